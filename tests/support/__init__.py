@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: a test GeoIP database and a real `joingate serve`."""
