@@ -1,0 +1,232 @@
+"""The aiohttp application: routes, bearer-token scopes, JSON in and out.
+
+`/v1/authorize` is the hot path: decode (msgspec), decide from memory, count, encode. It awaits
+nothing but the request body. Admin routes go through `Runtime`, which makes each change
+durable before it answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..errors import Forbidden, InvalidInput, Unauthorized
+from ..policy import utc_now
+from ..service import Runtime
+from ..store.base import TokenInfo
+from . import schemas
+from .errors import error_middleware
+from .openapi import openapi_document
+
+RUNTIME = web.AppKey("runtime", Runtime)
+JSON = "application/json"
+_encode = msgspec.json.Encoder().encode
+_AUTHORIZE = msgspec.json.Decoder(schemas.AuthorizeIn)
+_BATCH = msgspec.json.Decoder(schemas.BatchIn)
+_RESTRICTION = msgspec.json.Decoder(schemas.RestrictionIn)
+_REVOKE = msgspec.json.Decoder(schemas.RevokeIn)
+_REQUEST = msgspec.json.Decoder(schemas.RequestIn)
+_DECISION = msgspec.json.Decoder(schemas.DecisionIn)
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(value), status=status, content_type=JSON)
+
+
+def _auth(request: web.Request, scope: str) -> TokenInfo:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("Authorization: send 'Bearer TOKEN'", field="Authorization")
+    info = request.app[RUNTIME].token_scope(header[7:].strip())
+    if info is None:
+        raise Unauthorized("Authorization: unknown token", field="Authorization")
+    if info.scope != scope:
+        raise Forbidden(f"Authorization: this route needs a {scope} token", field="Authorization")
+    return info
+
+
+def _actor(info: TokenInfo) -> str:
+    return f"token:{info.name}"
+
+
+def _id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidInput("id: must be a positive whole number", field="id")
+    return int(text)
+
+
+# -- plugin routes ----------------------------------------------------------------------------
+
+async def authorize(request: web.Request) -> web.Response:
+    _auth(request, "plugin")
+    body = schemas.decode(await request.read(), _AUTHORIZE)
+    rt = request.app[RUNTIME]
+    now = time.time()
+    verdict = rt.engine.decide(body.room.lower(), body.ip, now)
+    rt.engine.count(verdict, now, "allowed" if verdict.decision == "allow" else "refused")
+    return web.Response(body=_encode(verdict), content_type=JSON)
+
+
+async def authorize_batch(request: web.Request) -> web.Response:
+    _auth(request, "plugin")
+    body = schemas.decode(await request.read(), _BATCH)
+    engine = request.app[RUNTIME].engine
+    now = time.time()
+    results = []
+    for i, check in enumerate(body.checks):
+        try:
+            verdict = engine.decide(check.room.lower(), check.ip, now)
+        except InvalidInput as exc:
+            raise InvalidInput(f"checks[{i}].{exc.message}", field=f"checks[{i}].ip") from None
+        results.append(verdict)
+    sweep = body.purpose == "sweep"
+    for verdict in results:
+        if verdict.decision == "deny":
+            engine.count(verdict, now, "removed" if sweep else "refused")
+        elif not sweep:
+            engine.count(verdict, now, "allowed")
+    return _json({"results": results})
+
+
+def _query_number(request: web.Request, name: str, default: float) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: must be a number", field=name) from None
+    if not value >= 0 or value == float("inf"):
+        raise InvalidInput(f"{name}: must be zero or more", field=name)
+    return value
+
+
+async def enforcement(request: web.Request) -> web.Response:
+    _auth(request, "plugin")
+    rt = request.app[RUNTIME]
+    after_text = request.query.get("after", "0")
+    if not after_text.isdigit() or len(after_text) > 18:
+        raise InvalidInput("after: must be an epoch returned earlier (a whole number)",
+                           field="after")
+    wait = min(_query_number(request, "wait", 25.0), rt.settings.server_enforcement_max_wait)
+    rooms = await rt.enforcement.wait(int(after_text), wait)
+    return _json({"epoch": rt.enforcement.epoch, "rooms": rooms or [],
+                  "restricted": rt.engine.snapshot.restricted})
+
+
+# -- admin routes -----------------------------------------------------------------------------
+
+async def list_restrictions(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    rt = request.app[RUNTIME]
+    now = utc_now()
+    items = [r.as_json(now) for r in await rt.store.list_restrictions()]
+    state = request.query.get("state")
+    if state is not None:
+        if state not in ("scheduled", "active", "ended", "revoked"):
+            raise InvalidInput("state: one of scheduled, active, ended, revoked", field="state")
+        items = [r for r in items if r["state"] == state]
+    return _json({"restrictions": items})
+
+
+async def create_restriction(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _RESTRICTION)
+    made = await request.app[RUNTIME].add_restriction(msgspec.structs.asdict(body), _actor(info))
+    return _json(made.as_json(utc_now()), status=201)
+
+
+async def get_restriction(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    found = await request.app[RUNTIME].store.get_restriction(_id(request))
+    return _json(found.as_json(utc_now()))
+
+
+async def revoke_restriction(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _REVOKE)
+    revoked = await request.app[RUNTIME].revoke_restriction(_id(request), body.reason,
+                                                            _actor(info))
+    return _json(revoked.as_json(utc_now()))
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    items = await request.app[RUNTIME].store.list_requests()
+    return _json({"requests": [r.as_json() for r in items]})
+
+
+async def create_request(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _REQUEST)
+    made = await request.app[RUNTIME].add_request(msgspec.structs.asdict(body), _actor(info))
+    return _json(made.as_json(), status=201)
+
+
+async def get_request(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    return _json((await request.app[RUNTIME].store.get_request(_id(request))).as_json())
+
+
+async def decide_request(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _DECISION)
+    decided = await request.app[RUNTIME].decide_request(_id(request), body.outcome, body.note,
+                                                        _actor(info))
+    return _json(decided.as_json())
+
+
+# -- operations -------------------------------------------------------------------------------
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    ready = rt.loaded and rt.store_ok
+    body = {"ready": ready, "store": "ok" if rt.store_ok else "unreachable",
+            "snapshot_loaded": rt.loaded, "epoch": rt.enforcement.epoch,
+            "geoip": {**rt.geo.info().as_json(), "reload_error": rt.geo.last_reload_error}}
+    return _json(body, status=200 if ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return _json(openapi_document())
+
+
+ROUTES: list[tuple[str, str, Any]] = [
+    ("POST", "/v1/authorize", authorize),
+    ("POST", "/v1/authorize/batch", authorize_batch),
+    ("GET", "/v1/enforcement", enforcement),
+    ("GET", "/v1/restrictions", list_restrictions),
+    ("POST", "/v1/restrictions", create_restriction),
+    ("GET", "/v1/restrictions/{id}", get_restriction),
+    ("POST", "/v1/restrictions/{id}/revoke", revoke_restriction),
+    ("GET", "/v1/requests", list_requests),
+    ("POST", "/v1/requests", create_request),
+    ("GET", "/v1/requests/{id}", get_request),
+    ("POST", "/v1/requests/{id}/decision", decide_request),
+    ("GET", "/healthz", healthz),
+    ("GET", "/readyz", readyz),
+    ("GET", "/openapi.json", openapi),
+]
+
+
+def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Application:
+    """The application. With manage_runtime, the app starts and stops the runtime itself."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    app[RUNTIME] = runtime
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    if manage_runtime:
+        async def lifecycle(app: web.Application) -> Any:
+            await runtime.start()
+            yield
+            await runtime.stop()
+        app.cleanup_ctx.append(lifecycle)
+    return app

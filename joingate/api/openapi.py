@@ -1,0 +1,167 @@
+"""The OpenAPI 3.1 document of the HTTP API (served at /openapi.json).
+
+Request bodies come from the msgspec types the handlers decode with, so the document cannot
+drift from validation; responses are described here. A test checks that every route of the
+app is in the document and every documented operation is a route.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from . import schemas
+
+_STR_OR_NULL = {"type": ["string", "null"]}
+_INT_OR_NULL = {"type": ["integer", "null"]}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+_RESPONSES: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message", "field"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "field": _STR_OR_NULL}}}},
+    "Verdict": {"type": "object", "required": ["decision", "country", "restriction"],
+                "properties": {
+                    "decision": {"enum": ["allow", "deny"]},
+                    "country": _STR_OR_NULL, "restriction": _INT_OR_NULL,
+                    "rule": {"enum": ["no-restriction", "not-covered", "block", "allow-only",
+                                      "unknown-location"]},
+                    "message": {"type": "string"}}},
+    "BatchResult": {"type": "object", "required": ["results"], "properties": {
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}}},
+    "Enforcement": {"type": "object", "required": ["epoch", "rooms", "restricted"],
+                    "properties": {"epoch": {"type": "integer"}, "rooms": _STRINGS,
+                                   "restricted": _STRINGS}},
+    "Restriction": {"type": "object", "required": [
+        "id", "rooms", "countries", "mode", "starts_at", "ends_at", "reason", "request", "state",
+        "created_at", "created_by"], "properties": {
+        "id": {"type": "integer"}, "rooms": _STRINGS, "countries": _STRINGS,
+        "mode": {"enum": ["block", "allow-only"]}, "starts_at": {"type": "string"},
+        "ends_at": _STR_OR_NULL, "reason": {"type": "string"}, "request": _INT_OR_NULL,
+        "state": {"enum": ["scheduled", "active", "ended", "revoked"]},
+        "created_at": {"type": "string"}, "created_by": {"type": "string"},
+        "revoked_at": _STR_OR_NULL, "revoked_by": _STR_OR_NULL, "revoke_reason": _STR_OR_NULL}},
+    "RestrictionList": {"type": "object", "required": ["restrictions"], "properties": {
+        "restrictions": {"type": "array", "items": {"$ref": "#/components/schemas/Restriction"}}}},
+    "Request": {"type": "object", "required": [
+        "id", "authority", "jurisdiction", "reference", "rooms", "demand", "received_at",
+        "outcome", "note", "restrictions"], "properties": {
+        "id": {"type": "integer"}, "authority": {"type": "string"},
+        "jurisdiction": {"type": "string"}, "reference": {"type": "string"}, "rooms": _STRINGS,
+        "demand": {"type": "string"}, "received_at": {"type": "string"},
+        "recorded_by": {"type": "string"},
+        "outcome": {"enum": ["complied", "partially", "refused", None]}, "note": _STR_OR_NULL,
+        "decided_at": _STR_OR_NULL, "decided_by": _STR_OR_NULL,
+        "restrictions": {"type": "array", "items": {"type": "integer"}}}},
+    "RequestList": {"type": "object", "required": ["requests"], "properties": {
+        "requests": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}}},
+    "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+    "Ready": {"type": "object", "required": ["ready"], "properties": {
+        "ready": {"type": "boolean"}, "store": {"type": "string"},
+        "snapshot_loaded": {"type": "boolean"}, "epoch": {"type": "integer"},
+        "geoip": {"type": "object"}}},
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(name: str, status: str = "200", text: str = "OK") -> dict[str, Any]:
+    return {status: {"description": text, "content": {"application/json": {"schema": _ref(name)}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {400: "invalid input (the field is named)", 401: "missing or unknown token",
+             403: "token of the wrong scope", 404: "no such object",
+             409: "conflicts with the current state", 422: "refused by a policy rule",
+             503: "the store cannot take writes now"}
+    return {str(s): {"description": texts[s],
+                     "content": {"application/json": {"schema": _ref("Error")}}}
+            for s in statuses}
+
+
+def _op(summary: str, scope: str | None, responses: dict[str, Any],
+        body: str | None = None, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if scope is not None:
+        op["security"] = [{"bearer": []}]
+        op["x-scope"] = scope
+    if body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_PLUGIN_ERRORS = (400, 401, 403)
+_ADMIN_WRITE = (400, 401, 403, 409, 422, 503)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    _, body_schemas = msgspec.json.schema_components(
+        [schemas.AuthorizeIn, schemas.BatchIn, schemas.RestrictionIn, schemas.RevokeIn,
+         schemas.RequestIn, schemas.DecisionIn], ref_template="#/components/schemas/{name}")
+    paths: dict[str, Any] = {
+        "/v1/authorize": {"post": _op(
+            "May this participant, at this address, enter this meeting?", "plugin",
+            {**_ok("Verdict"), **_errors(*_PLUGIN_ERRORS)}, body="AuthorizeIn")},
+        "/v1/authorize/batch": {"post": _op(
+            "Several checks at once (purpose 'sweep' counts denials as removals)", "plugin",
+            {**_ok("BatchResult"), **_errors(*_PLUGIN_ERRORS)}, body="BatchIn")},
+        "/v1/enforcement": {"get": _op(
+            "Long-poll: which meetings' restrictions changed since an epoch", "plugin",
+            {**_ok("Enforcement"), **_errors(*_PLUGIN_ERRORS)}, params=[
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}])},
+        "/v1/restrictions": {
+            "get": _op("List restrictions", "admin",
+                       {**_ok("RestrictionList"), **_errors(400, 401, 403)}, params=[
+                           {"name": "state", "in": "query", "schema": {
+                               "enum": ["scheduled", "active", "ended", "revoked"]}}]),
+            "post": _op("Create a restriction", "admin",
+                        {**_ok("Restriction", "201", "created"), **_errors(*_ADMIN_WRITE)},
+                        body="RestrictionIn")},
+        "/v1/restrictions/{id}": {"get": _op(
+            "One restriction", "admin", {**_ok("Restriction"), **_errors(400, 401, 403, 404)},
+            params=_ID)},
+        "/v1/restrictions/{id}/revoke": {"post": _op(
+            "Revoke a restriction", "admin",
+            {**_ok("Restriction"), **_errors(404, *_ADMIN_WRITE)}, body="RevokeIn", params=_ID)},
+        "/v1/requests": {
+            "get": _op("List authority requests", "admin",
+                       {**_ok("RequestList"), **_errors(401, 403)}),
+            "post": _op("Record an authority request", "admin",
+                        {**_ok("Request", "201", "recorded"), **_errors(*_ADMIN_WRITE)},
+                        body="RequestIn")},
+        "/v1/requests/{id}": {"get": _op(
+            "One authority request", "admin", {**_ok("Request"), **_errors(400, 401, 403, 404)},
+            params=_ID)},
+        "/v1/requests/{id}/decision": {"post": _op(
+            "Record the decision on an authority request", "admin",
+            {**_ok("Request"), **_errors(404, *_ADMIN_WRITE)}, body="DecisionIn", params=_ID)},
+        "/healthz": {"get": _op("Liveness", None, _ok("Health"))},
+        "/readyz": {"get": _op("Readiness (store reachable, snapshot loaded)", None,
+                               {**_ok("Ready"), "503": {
+                                   "description": "not ready",
+                                   "content": {"application/json": {"schema": _ref("Ready")}}}})},
+        "/openapi.json": {"get": _op("This document", None,
+                                     {"200": {"description": "OpenAPI document"}})},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "joingate", "version": __version__,
+                 "description": "Participant-level, jurisdiction-scoped join gate."},
+        "paths": paths,
+        "components": {
+            "schemas": {**body_schemas, **_RESPONSES},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

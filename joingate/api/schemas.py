@@ -1,0 +1,82 @@
+"""Request bodies of the HTTP API, validated by msgspec while decoding.
+
+msgspec decodes and checks types in one pass (about ten times faster than json + hand checks on
+the small /v1/authorize body); the policy rules (country codes, jurisdiction, windows) are
+checked afterwards by `policy`. The same types give the OpenAPI schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from ..errors import InvalidInput
+
+Room = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+Ip = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Text = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class AuthorizeIn(msgspec.Struct):
+    room: Room
+    ip: Ip
+
+
+class BatchIn(msgspec.Struct):
+    checks: Annotated[list[AuthorizeIn], msgspec.Meta(max_length=1000)]
+    purpose: Literal["join", "sweep"] = "sweep"
+
+
+class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
+    rooms: list[str]
+    countries: list[str]
+    reason: Text
+    starts_at: str | None = None
+    ends_at: str | None = None
+    request: int | None = None
+    mode: Literal["block", "allow-only"] = "block"
+
+
+class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Text
+
+
+class RequestIn(msgspec.Struct, forbid_unknown_fields=True):
+    authority: Text
+    jurisdiction: str
+    reference: Text
+    rooms: list[str]
+    demand: Text
+    received_at: str | None = None
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    outcome: Literal["complied", "partially", "refused"]
+    note: Text
+
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"field `(?P<name>[^`]+)`")
+
+
+def decode(body: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
+    """Decode `body` or raise InvalidInput naming the offending field (JSON path)."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _invalid(str(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidInput("body: not valid JSON", field="body", code="malformed_json") from None
+
+
+def _invalid(message: str) -> InvalidInput:
+    at = _AT.search(message)
+    path = at.group("path").lstrip(".") if at else ""
+    text = message[: at.start()] if at else message
+    named = _NAMED.search(text)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    field = path or "body"
+    return InvalidInput(f"{field}: {text}", field=field)

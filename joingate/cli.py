@@ -1,0 +1,341 @@
+"""The `joingate` command. Parses, calls the shared actions, renders; nothing more.
+
+Exit codes: 0 ok; 2 bad input (one line naming the field); 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, actions
+from .audit import verify
+from .config import Settings, load_settings
+from .engine import Engine, build_snapshot
+from .errors import InvalidInput, JoingateError
+from .geo import open_geoip
+from .policy import utc_now
+from .store import Store, open_store
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"joingate: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """The one place the CLI maps the error tree to exit codes."""
+    try:
+        yield
+    except InvalidInput as exc:
+        _fail(exc.message, 2)
+    except JoingateError as exc:
+        _fail(exc.message, 1)
+
+
+def _settings(config: str | None) -> Settings:
+    with _errors():
+        return load_settings(config)
+    raise AssertionError("unreachable")
+
+
+def _with_store(config: str | None, job: Callable[[Store], Awaitable[T]]) -> T:
+    settings = _settings(config)
+
+    async def run() -> T:
+        store = open_store(settings.store_url)
+        await store.open()
+        try:
+            return await job(store)
+        finally:
+            await store.close()
+
+    with _errors():
+        return asyncio.run(run())
+    raise AssertionError("unreachable")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+config_option = click.option(
+    "--config", "config", envvar="JOINGATE_CONFIG", type=click.Path(dir_okay=False),
+    help="TOML config file (default: built-in defaults; env JOINGATE_CONFIG).")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print the JSON document the HTTP API returns.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="joingate")
+def main() -> None:
+    """joingate: keep out only the participants a restriction covers."""
+
+
+# -- serve --------------------------------------------------------------------------------
+
+@main.command()
+@config_option
+def serve(config: str | None) -> None:
+    """Run the HTTP service."""
+    from aiohttp import web
+
+    from .api.app import build_app
+    from .service import Runtime
+
+    settings = _settings(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    with _errors():
+        host, port = settings.listen_host_port
+        runtime = Runtime(settings)
+        info = runtime.geo.info()
+        logging.getLogger("joingate").info(
+            "GeoIP %s (%s, built %s); store %s; listening on %s:%d", info.path,
+            info.database_type, info.as_json()["build_date"], settings.store_url, host, port)
+        web.run_app(build_app(runtime), host=host, port=port, access_log=None,
+                    print=None, handle_signals=True)
+
+
+# -- tokens -------------------------------------------------------------------------------
+
+@main.group()
+def token() -> None:
+    """API tokens (only their hashes are stored)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Who or what uses the token.")
+@click.option("--scope", required=True, type=click.Choice(["admin", "plugin"]))
+@config_option
+def token_create(name: str, scope: str, config: str | None) -> None:
+    """Create a token and print it (alone, once)."""
+    value = "jg_" + secrets.token_urlsafe(32)
+    _with_store(config, lambda s: actions.create_token(s, name, scope, _actor(), value))
+    click.echo(value)
+
+
+# -- restrictions -------------------------------------------------------------------------
+
+@main.group()
+def restrict() -> None:
+    """Restrictions: which countries may not join which meetings, and when."""
+
+
+@restrict.command("add")
+@click.option("--room", "rooms", multiple=True, required=True,
+              help="Meeting name (repeat for several; '*' = all meetings, operator policy only).")
+@click.option("--country", "countries", multiple=True, required=True,
+              help="ISO 3166-1 alpha-2 code (repeat for several).")
+@click.option("--start", "starts_at", help="ISO 8601 with offset; default now.")
+@click.option("--end", "ends_at", help="ISO 8601 with offset; default open-ended.")
+@click.option("--request", "request", type=int, help="The authority request it answers.")
+@click.option("--mode", type=click.Choice(["block", "allow-only"]), default="block",
+              show_default=True)
+@click.option("--reason", required=True)
+@config_option
+@json_option
+def restrict_add(rooms: tuple[str, ...], countries: tuple[str, ...], starts_at: str | None,
+                 ends_at: str | None, request: int | None, mode: str, reason: str,
+                 config: str | None, as_json: bool) -> None:
+    """Create a restriction; prints its id (or the object with --json)."""
+    fields = {"rooms": list(rooms), "countries": list(countries), "starts_at": starts_at,
+              "ends_at": ends_at, "request": request, "mode": mode, "reason": reason}
+    made = _with_store(config, lambda s: actions.add_restriction(s, fields, _actor()))
+    if as_json:
+        _print_json(made.as_json(utc_now()))
+    else:
+        click.echo(made.id)
+        click.echo(f"restriction {made.id}: {made.mode} {', '.join(made.countries)} in "
+                   f"{', '.join(made.rooms)} ({made.as_json(utc_now())['state']})", err=True)
+
+
+@restrict.command("list")
+@config_option
+@json_option
+def restrict_list(config: str | None, as_json: bool) -> None:
+    """List restrictions."""
+    found = _with_store(config, lambda s: s.list_restrictions())
+    now = utc_now()
+    if as_json:
+        _print_json({"restrictions": [r.as_json(now) for r in found]})
+        return
+    for r in found:
+        end = r.as_json(now)["ends_at"] or "open-ended"
+        click.echo(f"{r.id:>5}  {r.state(now):<9} {r.mode:<10} {','.join(r.countries):<12} "
+                   f"{','.join(r.rooms)}  {r.as_json(now)['starts_at']} → {end}"
+                   f"{f'  request {r.request}' if r.request else ''}")
+
+
+@restrict.command("revoke")
+@click.argument("restriction_id", metavar="ID", type=int)
+@click.option("--reason", required=True)
+@config_option
+@json_option
+def restrict_revoke(restriction_id: int, reason: str, config: str | None,
+                    as_json: bool) -> None:
+    """Revoke a restriction (participants it kept out may join again)."""
+    revoked = _with_store(config, lambda s: actions.revoke_restriction(
+        s, restriction_id, reason, _actor()))
+    if as_json:
+        _print_json(revoked.as_json(utc_now()))
+    else:
+        click.echo(f"restriction {revoked.id} revoked")
+
+
+# -- authority requests -------------------------------------------------------------------
+
+@main.group()
+def request() -> None:
+    """Authority requests: recorded on receipt, decided, linked to their restrictions."""
+
+
+@request.command("add")
+@click.option("--authority", required=True, help="Who sent it.")
+@click.option("--jurisdiction", required=True, help="ISO code of the authority's country.")
+@click.option("--reference", required=True, help="The authority's reference.")
+@click.option("--room", "rooms", multiple=True, required=True, help="Meeting named (repeat).")
+@click.option("--demand", required=True, help="What was demanded, in its words.")
+@click.option("--received", "received_at", help="When it arrived (ISO 8601); default now.")
+@config_option
+@json_option
+def request_add(authority: str, jurisdiction: str, reference: str, rooms: tuple[str, ...],
+                demand: str, received_at: str | None, config: str | None,
+                as_json: bool) -> None:
+    """Record an authority request; prints its id."""
+    fields = {"authority": authority, "jurisdiction": jurisdiction, "reference": reference,
+              "rooms": list(rooms), "demand": demand, "received_at": received_at}
+    made = _with_store(config, lambda s: actions.add_request(s, fields, _actor()))
+    if as_json:
+        _print_json(made.as_json())
+    else:
+        click.echo(made.id)
+
+
+@request.command("decide")
+@click.argument("request_id", metavar="ID", type=int)
+@click.option("--outcome", required=True, type=click.Choice(["complied", "partially", "refused"]))
+@click.option("--note", required=True)
+@config_option
+@json_option
+def request_decide(request_id: int, outcome: str, note: str, config: str | None,
+                   as_json: bool) -> None:
+    """Record the decision on a request."""
+    decided = _with_store(config, lambda s: actions.decide_request(
+        s, request_id, outcome, note, _actor()))
+    if as_json:
+        _print_json(decided.as_json())
+    else:
+        click.echo(f"request {decided.id}: {decided.outcome}")
+
+
+@request.command("list")
+@config_option
+@json_option
+def request_list(config: str | None, as_json: bool) -> None:
+    """List authority requests."""
+    found = _with_store(config, lambda s: s.list_requests())
+    if as_json:
+        _print_json({"requests": [r.as_json() for r in found]})
+        return
+    for r in found:
+        data = r.as_json()
+        made = ",".join(map(str, r.restrictions))
+        click.echo(f"{r.id:>5}  {data['received_at']}  {r.jurisdiction}  {r.authority} "
+                   f"[{r.reference}]  {','.join(r.rooms)}  {r.outcome or 'undecided'}"
+                   f"{'  restrictions ' + made if made else ''}")
+
+
+# -- check / geoip / audit -----------------------------------------------------------------
+
+@main.command()
+@click.option("--room", required=True)
+@click.option("--ip", required=True)
+@config_option
+@json_option
+def check(room: str, ip: str, config: str | None, as_json: bool) -> None:
+    """The decision the service would give now (not counted)."""
+    settings = _settings(config)
+    with _errors():
+        geo = open_geoip(settings.geoip_database, 16)
+    restrictions = _with_store(config, lambda s: s.list_restrictions())
+    engine = Engine(geo, settings.geoip_unknown)
+    now = datetime.now(UTC)
+    engine.snapshot = build_snapshot(restrictions, now)
+    with _errors():
+        verdict = engine.decide(room.strip().lower(), ip, now.timestamp())
+    if as_json:
+        _print_json(verdict.as_json())
+    else:
+        where = verdict.country or "unknown location"
+        why = f" by restriction {verdict.restriction}" if verdict.restriction else ""
+        click.echo(f"{verdict.decision} ({where}; {verdict.rule}{why})")
+        if verdict.message:
+            click.echo(verdict.message)
+
+
+@main.group()
+def geoip() -> None:
+    """The GeoIP database."""
+
+
+@geoip.command("lookup")
+@click.argument("ip")
+@config_option
+def geoip_lookup(ip: str, config: str | None) -> None:
+    """Print the country the database places IP in (or 'unknown')."""
+    settings = _settings(config)
+    with _errors(), open_geoip(settings.geoip_database, 16) as geo:
+        click.echo(geo.peek(ip) or "unknown")
+
+
+@geoip.command("info")
+@config_option
+@json_option
+def geoip_info(config: str | None, as_json: bool) -> None:
+    """Describe the configured database."""
+    settings = _settings(config)
+    with _errors(), open_geoip(settings.geoip_database, 16) as geo:
+        data = geo.info().as_json()
+    if as_json:
+        _print_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@config_option
+def audit_verify(config: str | None) -> None:
+    """Recompute the hash chain; exit 1 naming the first bad entry."""
+    entries = _with_store(config, lambda s: s.audit_entries())
+    problem = verify(entries)
+    if problem is not None:
+        _fail(str(problem), 1)
+    click.echo(f"audit log intact: {len(entries)} entries"
+               f"{', head ' + entries[-1].hash if entries else ''}")

@@ -1,0 +1,146 @@
+"""TOML config → typed settings.
+
+One table (`SETTINGS`) names every setting with its default and a help line. A value comes from
+the environment (`JOINGATE_<SECTION>_<KEY>`), then the TOML file, then the default. Bad values
+fail at start-up with an error naming the key, never on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"JOINGATE_{self.section.upper()}_{self.key.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server", "listen", "127.0.0.1:8750", "host:port the HTTP API listens on"),
+    Setting("server", "enforcement_max_wait", 60.0,
+            "longest a GET /v1/enforcement long-poll is held open, in seconds"),
+    Setting("store", "url", "sqlite:///joingate.db",
+            "sqlite:///relative.db, sqlite:////absolute/path.db or postgresql://user@host/db"),
+    Setting("store", "poll_interval", 0.25,
+            "seconds between checks for changes written by other processes (e.g. the CLI)"),
+    Setting("geoip", "database", "builtin",
+            "'builtin' (the DB in seeds/geoip) or the path of a MaxMind-format country .mmdb"),
+    Setting("geoip", "unknown", "allow",
+            "what an address the DB cannot place gets in a restricted meeting: allow | deny",
+            choices=("allow", "deny")),
+    Setting("geoip", "cache_size", 65536, "addresses kept in the in-memory lookup cache"),
+    Setting("geoip", "reload_interval", 5.0,
+            "seconds between checks of the DB file for a replacement (0 turns reloading off)"),
+    Setting("counts", "flush_interval", 10.0,
+            "seconds between writes of the decision counters to the store"),
+)
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    """Turn a TOML or environment value into the setting's type, or raise naming the key."""
+    want = type(setting.default)
+    try:
+        if want is bool:
+            value: Any = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        elif want is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = int(raw)
+        elif want is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+        else:
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{setting.name}: expected {want.__name__}, got {raw!r}",
+                           field=setting.name) from None
+    if setting.choices and value not in setting.choices:
+        raise InvalidInput(f"{setting.name}: must be one of {', '.join(setting.choices)}",
+                           field=setting.name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise InvalidInput(f"{setting.name}: must not be negative", field=setting.name)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    server_listen: str
+    server_enforcement_max_wait: float
+    store_url: str
+    store_poll_interval: float
+    geoip_database: str
+    geoip_unknown: str
+    geoip_cache_size: int
+    geoip_reload_interval: float
+    counts_flush_interval: float
+    source: str = "defaults"
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, sep, port = self.server_listen.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise InvalidInput("server.listen: expected host:port", field="server.listen")
+        return host.strip("[]"), int(port)
+
+
+def load_settings(path: str | Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `path` (or $JOINGATE_CONFIG), the environment, and the defaults."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("JOINGATE_CONFIG") or None
+    table: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh)
+        except FileNotFoundError:
+            raise InvalidInput(f"config: no such file {path}", field="config") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config: {path} is not valid TOML: {exc}", field="config") from None
+    known = {(s.section, s.key) for s in SETTINGS}
+    for section, values in table.items():
+        if not isinstance(values, dict):
+            raise InvalidInput(f"config: [{section}] must be a table", field=section)
+        for key in values:
+            if (section, key) not in known:
+                raise InvalidInput(f"config: unknown setting {section}.{key}",
+                                   field=f"{section}.{key}")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw: Any = setting.default
+        if setting.key in table.get(setting.section, {}):
+            raw = table[setting.section][setting.key]
+        if setting.env in env:
+            raw = env[setting.env]
+        values[f"{setting.section}_{setting.key}"] = _coerce(setting, raw)
+    settings = Settings(**values, source=str(path) if path else "defaults")
+    settings.listen_host_port  # noqa: B018 - validate now, not on first use
+    return settings
+
+
+def settings_doc() -> list[tuple[str, str, Any, str]]:
+    """(name, env var, default, help) for every setting — used by `docs` and the docs test."""
+    return [(s.name, s.env, s.default, s.help) for s in SETTINGS]
+

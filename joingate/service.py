@@ -1,0 +1,228 @@
+"""The running service: store, GeoIP reader, engine and enforcement, kept in step.
+
+`Runtime` is the shell around the pure core. Writes go through it so that a change is durable
+(store), then visible to decisions (snapshot rebuild), then announced to the plugins (epoch).
+Background tasks: watch the store for changes made by other processes, rebuild when a window
+opens or closes, reload a replaced GeoIP file, and flush the decision counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import actions
+from .config import Settings
+from .engine import Engine, Snapshot, build_snapshot, changed_rooms
+from .errors import JoingateError
+from .geo import GeoReader, open_geoip
+from .policy import AuthorityRequest, Restriction
+from .store import Store, open_store
+from .store.base import CountRow, TokenInfo, hash_token
+
+log = logging.getLogger(__name__)
+HISTORY = 4096
+
+
+class Enforcement:
+    """The enforcement epoch and which rooms changed at each step, for the plugins' long-poll.
+
+    The first epoch is the start time in milliseconds, so an epoch a plugin kept from an
+    earlier run of the service is not in the history and yields "*" (re-check everything).
+    """
+
+    def __init__(self) -> None:
+        self.epoch = int(time.time() * 1000)
+        self._history: deque[tuple[int, frozenset[str]]] = deque(maxlen=HISTORY)
+        self._changed = asyncio.Event()
+
+    def advance(self, rooms: set[str]) -> None:
+        self.epoch += 1
+        self._history.append((self.epoch, frozenset(rooms)))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def changes_since(self, after: int) -> list[str] | None:
+        """Rooms changed since epoch `after`; None when nothing changed."""
+        if after == self.epoch:
+            return None
+        oldest = self._history[0][0] if self._history else self.epoch + 1
+        if after > self.epoch or after < oldest - 1:
+            return ["*"]
+        rooms: set[str] = set()
+        for epoch, changed in self._history:
+            if epoch > after:
+                rooms |= changed
+        return sorted(rooms)
+
+    async def wait(self, after: int, timeout: float) -> list[str] | None:
+        changes = self.changes_since(after)
+        if changes is not None or timeout <= 0:
+            return changes
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        return self.changes_since(after)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store | None = None,
+                 geo: GeoReader | None = None):
+        self.settings = settings
+        self.store = store or open_store(settings.store_url)
+        self.geo = geo or open_geoip(settings.geoip_database, settings.geoip_cache_size)
+        self.engine = Engine(self.geo, settings.geoip_unknown)
+        self.enforcement = Enforcement()
+        self.tokens: Mapping[str, TokenInfo] = {}
+        self.store_ok = False
+        self.loaded = False
+        self._refresh_lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._marker: object = None
+        self._live: Sequence[Restriction] = ()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.open()
+        self._marker = await self.store.change_marker()
+        await self.reload()
+        self.store_ok = True
+        self.loaded = True
+        s = self.settings
+        self._tasks = [asyncio.create_task(self._every(s.store_poll_interval, self._poll_store)),
+                       asyncio.create_task(self._every(s.counts_flush_interval, self.flush))]
+        if s.geoip_reload_interval > 0:
+            self._tasks.append(asyncio.create_task(
+                self._every(s.geoip_reload_interval, self._poll_geoip)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            await self.flush()
+        finally:
+            await self.store.close()
+            self.geo.close()
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a background job must never die for good
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    async def _poll_store(self) -> None:
+        try:
+            marker = await self.store.change_marker()
+        except JoingateError as exc:
+            if self.store_ok:
+                log.error("store unreachable, deciding from the last snapshot: %s", exc.message)
+            self.store_ok = False
+            return
+        if not self.store_ok:
+            log.info("store reachable again")
+        self.store_ok = True
+        if marker != self._marker:
+            self._marker = marker
+            await self.reload()
+
+    async def _poll_geoip(self) -> None:
+        self.geo.maybe_reload()
+
+    # -- snapshot -------------------------------------------------------------------------
+    async def reload(self) -> None:
+        """Re-read restrictions and tokens from the store and rebuild the snapshot."""
+        restrictions = await self.store.list_restrictions()
+        self.tokens = await self.store.tokens()
+        await self._rebuild(restrictions)
+
+    async def _rebuild(self, restrictions: Sequence[Restriction] | None = None) -> None:
+        async with self._refresh_lock:
+            if restrictions is None:
+                restrictions = await self.store.list_restrictions()
+            self._install(build_snapshot(restrictions, _now()), restrictions)
+
+    def _install(self, snap: Snapshot, restrictions: Sequence[Restriction]) -> None:
+        old = self.engine.snapshot
+        self.engine.snapshot = snap
+        self._live = restrictions
+        changed = changed_rooms(old, snap)
+        if changed:
+            self.enforcement.advance(changed)
+            log.info("enforcement epoch %d: rooms changed: %s", self.enforcement.epoch,
+                     ", ".join(sorted(changed)))
+        self._schedule(snap.next_change)
+
+    def _schedule(self, at: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if at is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, at - time.time()) + 0.001
+        self._timer = loop.call_later(delay, self._window_boundary)
+
+    def _window_boundary(self) -> None:
+        # Rebuild from the restrictions already in memory: a window opening needs no store.
+        snap = build_snapshot(self._live, _now())
+        self._install(snap, self._live)
+
+    # -- writes ---------------------------------------------------------------------------
+    async def add_restriction(self, fields: Mapping[str, Any], actor: str) -> Restriction:
+        made = await actions.add_restriction(self.store, fields, actor)
+        await self._rebuild()
+        return made
+
+    async def revoke_restriction(self, restriction_id: int, reason: str,
+                                 actor: str) -> Restriction:
+        revoked = await actions.revoke_restriction(self.store, restriction_id, reason, actor)
+        await self._rebuild()
+        return revoked
+
+    async def add_request(self, fields: Mapping[str, Any], actor: str) -> AuthorityRequest:
+        return await actions.add_request(self.store, fields, actor)
+
+    async def decide_request(self, request_id: int, outcome: str, note: str,
+                             actor: str) -> AuthorityRequest:
+        return await actions.decide_request(self.store, request_id, outcome, note, actor)
+
+    # -- counters -------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Write the counters gathered in memory; on failure keep them for the next flush."""
+        taken = self.engine.take_counts()
+        if not taken:
+            return
+        rows = [CountRow(_day(day), restriction, country, outcome, n)
+                for (day, restriction, country, outcome), n in taken.items()]
+        try:
+            await self.store.add_counts(rows)
+        except Exception:
+            self.engine.counts.update(taken)
+            raise
+
+    def token_scope(self, token: str) -> TokenInfo | None:
+        return self.tokens.get(hash_token(token))
+
+
+def _day(day_number: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day_number)).strftime("%Y-%m-%d")
+

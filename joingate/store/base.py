@@ -1,0 +1,88 @@
+"""The store interface every backend implements, and the parts they share.
+
+A backend makes each write durable before returning, and writes the audit entry for an admin
+action in the same transaction as the action. Reads and writes happen off the hot path: the
+service keeps what `/v1/authorize` needs (restrictions, token hashes) in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..audit import AuditEntry
+from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft
+
+SCOPES = ("admin", "plugin")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    name: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class CountRow:
+    day: str
+    restriction: int
+    country: str
+    outcome: str
+    n: int
+
+
+class Store(Protocol):
+    url: str
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise Unavailable when the database cannot be reached."""
+
+    async def change_marker(self) -> object:
+        """A value that changes whenever another process commits a change."""
+
+    async def create_restriction(self, draft: RestrictionDraft, actor: str,
+                                 now: datetime) -> Restriction: ...
+
+    async def revoke_restriction(self, restriction_id: int, reason: str, actor: str,
+                                 now: datetime) -> Restriction: ...
+
+    async def get_restriction(self, restriction_id: int) -> Restriction:
+        """Raise NotFound(field="id") when there is none."""
+
+    async def list_restrictions(self) -> list[Restriction]: ...
+
+    async def create_request(self, draft: RequestDraft, actor: str,
+                             now: datetime) -> AuthorityRequest: ...
+
+    async def decide_request(self, request_id: int, outcome: str, note: str, actor: str,
+                             now: datetime) -> AuthorityRequest: ...
+
+    async def get_request(self, request_id: int) -> AuthorityRequest: ...
+
+    async def list_requests(self) -> list[AuthorityRequest]: ...
+
+    async def create_token(self, name: str, scope: str, token_hash: str, actor: str,
+                           now: datetime) -> None:
+        """Raise Conflict(field="name") when the name is taken."""
+
+    async def tokens(self) -> Mapping[str, TokenInfo]:
+        """Token hash → name and scope."""
+
+    async def add_counts(self, rows: list[CountRow]) -> None: ...
+
+    async def counts(self, since: str | None, until: str | None) -> list[CountRow]:
+        """Counted decisions with since <= day <= until (YYYY-MM-DD; None = open)."""
+
+    async def audit_entries(self) -> list[AuditEntry]: ...

@@ -1,0 +1,1 @@
+"""Data shipped with joingate: the built-in GeoIP database and jurisdiction table."""
