@@ -299,6 +299,9 @@ class Tally:
     pairs: defaultdict[tuple[Code, Code], float] = field(
         default_factory=lambda: defaultdict(float))
     registered_only: float = 0
+    # sampled addresses by the prefix length of the reference network that holds them:
+    # (bucket, "n" | "agree" | "cross") -> count
+    by_prefix: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def total(self) -> float:
         return sum(self.pairs.values())
@@ -367,23 +370,53 @@ def confusion_rows(tallies: dict[str, Tally], unit: str) -> list[str]:
     return rows
 
 
+PREFIX_BUCKETS = {4: ("/8-/16", "/17-/24", "/25-/32"), 6: ("/1-/32", "/33-/48", "/49-/128")}
+
+
+def prefix_bucket(prefix_len: int, version: int) -> str:
+    low, mid, _high = PREFIX_BUCKETS[version]
+    if prefix_len <= (16 if version == 4 else 32):
+        return low
+    return mid if prefix_len <= (24 if version == 4 else 48) else _high
+
+
+def prefix_rows(tallies: dict[str, Tally], version: int) -> list[str]:
+    names = PREFIX_BUCKETS[version]
+    first = next(iter(tallies.values()))
+    header = " | ".join(f"{b} (n={first.by_prefix[(b, 'n')]:,})" for b in names)
+    rows = [f"| DB | {header} |", "|---|" + "---:|" * len(names)]
+    for name, tally in tallies.items():
+        cells = [f"{pct(tally.by_prefix[(b, 'agree')], tally.by_prefix[(b, 'n')])} % "
+                 f"({tally.by_prefix[(b, 'cross')]:,})" for b in names]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def tally_sample(ref: MMDB, cands: Sequence[MMDB], sample: Sequence[int],
                  version: int) -> tuple[dict[str, Tally], int]:
     """Tallies per candidate, and how many sampled addresses the reference places only by
     registered_country."""
     ref_codes: list[Code] = []
+    buckets: list[str] = []
     ref_registered_only = 0
     for value in sample:
-        code, registered = ref.lookup(ip_str(value, version))
+        record, prefix_len = ref.reader.get_with_prefix_len(ip_str(value, version))
+        code, registered = country_of(record)
         ref_codes.append(code)
+        buckets.append(prefix_bucket(prefix_len, version))
         if code is None and registered:
             ref_registered_only += 1
     out: dict[str, Tally] = {}
     for cand in cands:
         tally = Tally()
-        for value, ref_code in zip(sample, ref_codes, strict=True):
+        for value, ref_code, bucket in zip(sample, ref_codes, buckets, strict=True):
             code, registered = cand.lookup(ip_str(value, version))
             tally.pairs[(ref_code, code)] += 1
+            tally.by_prefix[(bucket, "n")] += 1
+            if ref_code is not None and code == ref_code:
+                tally.by_prefix[(bucket, "agree")] += 1
+            if ref_code != code and ref_code in CONFUSION_SET and code in CONFUSION_SET:
+                tally.by_prefix[(bucket, "cross")] += 1
             if code is None and registered:
                 tally.registered_only += 1
         out[cand.name] = tally
@@ -437,8 +470,18 @@ def size_text(count: int, version: int) -> str:
     return f"{count / (1 << 64):,.0f} x /64"
 
 
-def exact_compare(ref: MMDB, cand: MMDB, version: int, focus_diff: int,
-                  diffs: list[tuple[int, str, str, str, str]]) -> Tally:
+@dataclass(frozen=True)
+class Diff:
+    """A maximal range where a candidate and the reference disagree."""
+
+    size: int
+    first: int
+    last: int
+    ref_code: Code
+    code: Code
+
+
+def exact_compare(ref: MMDB, cand: MMDB, version: int, diffs: list[Diff]) -> Tally:
     """Address-weighted comparison of the whole public space of one family."""
     if version == 4:
         segments = complement("0.0.0.0/0", IPV4_EXCLUDED)
@@ -450,11 +493,49 @@ def exact_compare(ref: MMDB, cand: MMDB, version: int, focus_diff: int,
         for start, end, (ref_code, code) in merged_walk((ref, cand), first, last, version):
             size = end - start + 1
             tally.pairs[(ref_code, code)] += size / scale
-            if focus_diff and ref_code != code and (
-                    ref_code in CONFUSION_SET or code in CONFUSION_SET):
-                diffs.append((size, cand.name, range_text(start, end, version),
-                              ref_code or "-", code or "-"))
+            if ref_code != code and (ref_code in CONFUSION_SET or code in CONFUSION_SET):
+                diffs.append(Diff(size, start, end, ref_code, code))
     return tally
+
+
+def coverage(source: SpanSource, first: int, last: int, version: int) -> Counter[Code]:
+    cover: Counter[Code] = Counter()
+    for start, end, (code,) in walk((source,), first, last, version):
+        cover[code] += end - start + 1
+    return cover
+
+
+def coverage_text(source: SpanSource, first: int, last: int, version: int) -> str:
+    whole = last - first + 1
+    cover = coverage(source, first, last, version)
+    return ", ".join(f"{code or '-'} {share_text(n, whole)}" for code, n in cover.most_common(2))
+
+
+def diff_rows(diffs: dict[str, list[Diff]], version: int, top: int,
+              witness: SpanSource | None) -> list[str]:
+    """The largest disagreements per candidate: any involving CN/HK/MO/TW, then those
+    between two of CN/HK/MO/TW (the errors a join gate must not make)."""
+    out: list[str] = []
+    extra = " | witness" if witness else ""
+    for title, cross_only in (
+        ("disagree about CN/HK/MO/TW", False),
+        ("put one of CN/HK/MO/TW in another of them", True),
+    ):
+        out += ["", f"Largest IPv{version} ranges where a candidate and the reference {title}"
+                + (f" (witness: {witness.name})" if witness else "") + ":", "",
+                f"| DB | range | size | reference | candidate{extra} |",
+                "|---|---|---:|---|---|" + ("---|" if witness else "")]
+        for name, mine in diffs.items():
+            kept = [d for d in mine if not cross_only
+                    or (d.ref_code in CONFUSION_SET and d.code in CONFUSION_SET)]
+            chosen = sorted(kept, key=lambda d: d.size, reverse=True)[:top]
+            for d in chosen:
+                seen = (f" | {coverage_text(witness, d.first, d.last, version)}"
+                        if witness else "")
+                out.append(f"| {name} | {range_text(d.first, d.last, version)} "
+                           f"| {size_text(d.size, version)} | {d.ref_code or '-'} "
+                           f"| {d.code or '-'}{seen} |")
+    return out
 
 
 def share_text(part: int, whole: int) -> str:
@@ -476,9 +557,7 @@ def check_rows(sources: Sequence[SpanSource]) -> list[str]:
         first, last = int(net.network_address), int(net.broadcast_address)
         cells = []
         for source in sources:
-            cover: Counter[Code] = Counter()
-            for start, end, (code,) in walk((source,), first, last, version):
-                cover[code] += end - start + 1
+            cover = coverage(source, first, last, version)
             whole = last - first + 1
             parts = [f"{code or '-'} {share_text(n, whole)}" for code, n in cover.most_common(3)]
             text = ", ".join(parts)
@@ -510,8 +589,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--diff-top", type=int, default=0,
                         help="with --exact: list the N largest CN/HK/MO/TW disagreements")
     parser.add_argument("--check", action="store_true", help="check the known ranges")
-    parser.add_argument("--tor-geoip", type=Path, help="witness for --check: Tor's geoip file")
-    parser.add_argument("--tor-geoip6", type=Path, help="witness for --check: Tor's geoip6")
+    parser.add_argument("--tor-geoip", type=Path,
+                        help="witness data for --check and --diff-top: Tor's geoip file")
+    parser.add_argument("--tor-geoip6", type=Path, help="the same, Tor's geoip6 file")
     args = parser.parse_args(argv)
 
     ref_name, ref_path = parse_candidate(args.reference)
@@ -555,13 +635,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         out += per_country_rows(tallies, focus)
         out += ["", f"Confusions involving CN/HK/MO/TW (IPv{version} sample):", ""]
         out += confusion_rows(tallies, "addresses")
+        out += ["", f"Agreement by the prefix length of the reference network holding the "
+                f"sampled address (IPv{version}); in brackets, addresses put from one of "
+                "CN/HK/MO/TW into another:", ""]
+        out += prefix_rows(tallies, version)
+
+    witness: TorGeoIP | None = None
+    if args.tor_geoip or args.tor_geoip6:
+        witness = TorGeoIP("ipfire (tor-geoipdb)")
+        if args.tor_geoip:
+            witness.load(args.tor_geoip, 4)
+        if args.tor_geoip6:
+            witness.load(args.tor_geoip6, 6)
 
     if args.exact:
-        diffs: list[tuple[int, str, str, str, str]] = []
         for version in (4, 6):
             progress(f"exact IPv{version} comparison")
-            tallies = {c.name: exact_compare(ref, c, version, args.diff_top, diffs)
-                       for c in cands}
+            diffs: dict[str, list[Diff]] = {c.name: [] for c in cands}
+            tallies = {c.name: exact_compare(ref, c, version, diffs[c.name]) for c in cands}
             unit = "addresses" if version == 4 else "/64s"
             scope = ("public unicast IPv4" if version == 4 else
                      f"{IPV6_SCOPE} minus {', '.join(IPV6_EXCLUDED)}")
@@ -573,27 +664,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             out += ["", f"Confusions involving CN/HK/MO/TW (IPv{version}, {unit}):", ""]
             out += confusion_rows(tallies, unit)
             if args.diff_top:
-                out += ["", f"Largest IPv{version} ranges where a candidate and the reference "
-                        "disagree about CN/HK/MO/TW:", "",
-                        "| DB | range | size | reference | candidate |", "|---|---|---:|---|---|"]
-                for cand in cands:
-                    mine = sorted((d for d in diffs if d[1] == cand.name),
-                                  key=lambda d: d[0], reverse=True)[:args.diff_top]
-                    for size, name, text, ref_code, code in mine:
-                        out.append(f"| {name} | {text} | {size_text(size, version)} "
-                                   f"| {ref_code} | {code} |")
-                diffs.clear()
+                out += diff_rows(diffs, version, args.diff_top, witness)
 
     if args.check:
         progress("checking known ranges")
         sources: list[SpanSource] = [ref, *cands]
-        if args.tor_geoip or args.tor_geoip6:
-            tor = TorGeoIP("ipfire (tor-geoipdb)")
-            if args.tor_geoip:
-                tor.load(args.tor_geoip, 4)
-            if args.tor_geoip6:
-                tor.load(args.tor_geoip6, 6)
-            sources.append(tor)
+        if witness:
+            sources.append(witness)
         out += ["", "## Known ranges: share of each prefix per country (exact)", ""]
         out += check_rows(sources)
         out += ["", "✗ = not 100 % the expected country (\"-\" = unplaced)."]
