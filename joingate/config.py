@@ -39,7 +39,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "enforcement_max_wait", 60.0,
             "longest a GET /v1/enforcement long-poll is held open, in seconds"),
     Setting("store", "url", "sqlite:///joingate.db",
-            "sqlite:///relative.db, sqlite:////absolute/path.db or postgresql://user@host/db"),
+            "sqlite:///relative.db (next to where joingate runs) or sqlite:////absolute/path.db"),
     Setting("store", "poll_interval", 0.25,
             "seconds between checks for changes written by other processes (e.g. the CLI)"),
     Setting("geoip", "database", "builtin",
@@ -120,10 +120,10 @@ def load_settings(path: str | Path | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"config: {path} is not valid TOML: {exc}", field="config") from None
     known = {(s.section, s.key) for s in SETTINGS}
-    for section, values in table.items():
-        if not isinstance(values, dict):
+    for section, entries in table.items():
+        if not isinstance(entries, dict):
             raise InvalidInput(f"config: [{section}] must be a table", field=section)
-        for key in values:
+        for key in entries:
             if (section, key) not in known:
                 raise InvalidInput(f"config: unknown setting {section}.{key}",
                                    field=f"{section}.{key}")

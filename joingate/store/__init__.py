@@ -6,6 +6,8 @@ from ..errors import InvalidInput
 from .base import Store
 from .sqlite import SqliteStore
 
+__all__ = ["SqliteStore", "Store", "open_store"]
+
 
 def open_store(url: str) -> Store:
     """A store for `url`: sqlite:///relative.db, sqlite:////absolute.db (PostgreSQL: later)."""

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up joingate on a fresh Debian 12 machine: Python venv in .venv with joingate installed.
+# Usage: bash scripts/setup.sh [--test]   (--test also installs what the test suite needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+want_test=0; [ "${1:-}" = "--test" ] && want_test=1
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+  fi
+}
+
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  apt_install python3 python3-venv python3-dev
+fi
+if [ $want_test -eq 1 ]; then
+  # Prosody for the plugin's integration tests, luacheck for the Lua module.
+  apt_install prosody lua-check
+  # The Debian package starts a system Prosody; the tests run their own.
+  $SUDO systemctl disable --now prosody >/dev/null 2>&1 || $SUDO service prosody stop >/dev/null 2>&1 || true
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ $want_test -eq 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+.venv/bin/python -c 'import maxminddb.extension' \
+  || { echo "setup: the maxminddb C extension did not install" >&2; exit 1; }
+echo "setup: done (.venv/bin/joingate)"

@@ -1,0 +1,18 @@
+"""Suite-wide rules: with JOINGATE_STRICT_TESTS=1 (scripts/test.sh, CI) a skipped test fails."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("JOINGATE_STRICT_TESTS") == "1" and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in a strict run (nothing may be skipped): {report.longrepr}"
