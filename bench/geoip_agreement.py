@@ -269,6 +269,8 @@ def sample_ipv6(rng: random.Random, n: int, ref: MMDB, mode: str) -> tuple[list[
     (large blocks dominate)."""
     networks = reference_ipv6_networks(ref)
     out: list[int] = []
+    if not networks:
+        return out, 0
     if mode == "networks":
         for _ in range(n):
             first, host_bits = networks[rng.randrange(len(networks))]
@@ -317,6 +319,8 @@ def agreement_rows(ref: MMDB, ref_registered_only: float, tallies: dict[str, Tal
     ]
     first = next(iter(tallies.values()))
     total = first.total()
+    if not total:
+        return ["(no addresses)"]
     ref_unplaced = sum(w for (r, _c), w in first.pairs.items() if r is None)
     ref_placed = total - ref_unplaced
     rows.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,10 @@ class Snapshot:
     active: dict[str, frozenset[int]]
     built_at: float
     next_change: float | None  # the next time a window opens or closes
+    # Verdicts already made with this snapshot, by (restriction, country, rule): a verdict is
+    # immutable, so the hot path hands out the same object instead of building a new one.
+    # Bounded by restrictions x countries.
+    verdicts: dict[tuple[int, str | None, str], Verdict] = field(default_factory=dict)
 
     @property
     def restricted(self) -> list[str]:
@@ -125,7 +129,7 @@ class Engine:
             rules = snap.everywhere
             if not rules:
                 return _allow(country)
-        return _judge(rules, country, now, self.deny_unknown)
+        return _judge(rules, country, now, self.deny_unknown, snap.verdicts)
 
     def count(self, verdict: Verdict, now: float, outcome: str) -> None:
         """Record one decision: outcome is allowed | refused | removed."""
@@ -141,17 +145,15 @@ class Engine:
 _ALLOW_CACHE: dict[str | None, Verdict] = {}
 
 
-def _allow(country: str | None, rule: str = "no-restriction") -> Verdict:
-    if rule == "no-restriction":
-        found = _ALLOW_CACHE.get(country)
-        if found is None:
-            found = _ALLOW_CACHE[country] = Verdict("allow", country, None, rule, "")
-        return found
-    return Verdict("allow", country, None, rule, "")
+def _allow(country: str | None) -> Verdict:
+    found = _ALLOW_CACHE.get(country)
+    if found is None:
+        found = _ALLOW_CACHE[country] = Verdict("allow", country, None, "no-restriction", "")
+    return found
 
 
-def _judge(rules: tuple[Rule, ...], country: str | None, now: float,
-           deny_unknown: bool) -> Verdict:
+def _judge(rules: tuple[Rule, ...], country: str | None, now: float, deny_unknown: bool,
+           memo: dict[tuple[int, str | None, str], Verdict]) -> Verdict:
     in_force = False
     for rule in rules:
         if not rule.starts <= now < rule.ends:
@@ -159,19 +161,40 @@ def _judge(rules: tuple[Rule, ...], country: str | None, now: float,
         in_force = True
         if country is None:
             if deny_unknown:
-                return Verdict("deny", None, rule.restriction, "unknown-location",
-                               "Your location could not be determined, and this meeting is "
-                               f"restricted (restriction {rule.restriction}).")
+                return _deny(memo, rule, None, "unknown-location")
             continue
         if rule.allow_only:
             if country not in rule.countries:
-                admitted = ", ".join(sorted(rule.countries))
-                return Verdict("deny", country, rule.restriction, "allow-only",
-                               f"This meeting admits only participants located in {admitted}; "
-                               f"you appear to be in {country} "
-                               f"(restriction {rule.restriction}).")
+                return _deny(memo, rule, country, "allow-only")
         elif country in rule.countries:
-            return Verdict("deny", country, rule.restriction, "block",
-                           f"Participants located in {country} cannot join this meeting: it is "
-                           f"restricted there (restriction {rule.restriction}).")
-    return _allow(country, "not-covered" if in_force else "no-restriction")
+            return _deny(memo, rule, country, "block")
+    if not in_force:
+        return _allow(country)
+    found = memo.get((0, country, "not-covered"))
+    if found is None:
+        found = memo[(0, country, "not-covered")] = Verdict("allow", country, None,
+                                                            "not-covered", "")
+    return found
+
+
+def _deny(memo: dict[tuple[int, str | None, str], Verdict], rule: Rule, country: str | None,
+          why: str) -> Verdict:
+    key = (rule.restriction, country, why)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = Verdict("deny", country, rule.restriction, why,
+                                    _message(rule, country, why))
+    return found
+
+
+def _message(rule: Rule, country: str | None, why: str) -> str:
+    """The sentence the refused person sees (the plugin passes it on)."""
+    if why == "unknown-location":
+        return ("Your location could not be determined, and this meeting is restricted "
+                f"(restriction {rule.restriction}).")
+    if why == "allow-only":
+        admitted = ", ".join(sorted(rule.countries))
+        return (f"This meeting admits only participants located in {admitted}; you appear "
+                f"to be in {country} (restriction {rule.restriction}).")
+    return (f"Participants located in {country} cannot join this meeting: it is restricted "
+            f"there (restriction {rule.restriction}).")
