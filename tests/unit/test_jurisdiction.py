@@ -108,7 +108,7 @@ def fresh_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def test_loader_refuses_a_bad_table(fresh_table: dict[str, Any],
                                     entries: dict[str, Any]) -> None:
     fresh_table["jurisdictions"] = entries
-    with pytest.raises(ValueError, match="jurisdictions.json"):
+    with pytest.raises(ValueError, match=r"jurisdictions\.json"):
         jurisdictions()
 
 
