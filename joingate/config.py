@@ -7,6 +7,7 @@ fail at start-up with an error naming the key, never on first use.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ class Setting:
     default: Any
     help: str
     choices: tuple[str, ...] = ()
+    minimum: float = 0.0
 
     @property
     def name(self) -> str:
@@ -37,21 +39,23 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("server", "listen", "127.0.0.1:8750", "host:port the HTTP API listens on"),
     Setting("server", "enforcement_max_wait", 60.0,
-            "longest a GET /v1/enforcement long-poll is held open, in seconds"),
+            "longest a GET /v1/enforcement long-poll is held open, in seconds", minimum=1.0),
     Setting("store", "url", "sqlite:///joingate.db",
             "sqlite:///relative.db (next to where joingate runs) or sqlite:////absolute/path.db"),
     Setting("store", "poll_interval", 0.25,
-            "seconds between checks for changes written by other processes (e.g. the CLI)"),
+            "seconds between checks for changes written by other processes (e.g. the CLI)",
+            minimum=0.01),
     Setting("geoip", "database", "builtin",
             "'builtin' (the DB in seeds/geoip) or the path of a MaxMind-format country .mmdb"),
     Setting("geoip", "unknown", "allow",
             "what an address the DB cannot place gets in a restricted meeting: allow | deny",
             choices=("allow", "deny")),
-    Setting("geoip", "cache_size", 65536, "addresses kept in the in-memory lookup cache"),
+    Setting("geoip", "cache_size", 65536, "addresses kept in the in-memory lookup cache",
+            minimum=1),
     Setting("geoip", "reload_interval", 5.0,
             "seconds between checks of the DB file for a replacement (0 turns reloading off)"),
     Setting("counts", "flush_interval", 10.0,
-            "seconds between writes of the decision counters to the store"),
+            "seconds between writes of the decision counters to the store", minimum=0.1),
 )
 
 
@@ -62,13 +66,15 @@ def _coerce(setting: Setting, raw: Any) -> Any:
         if want is bool:
             value: Any = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
         elif want is int:
-            if isinstance(raw, bool):
+            if isinstance(raw, bool | float):
                 raise ValueError
             value = int(raw)
         elif want is float:
             if isinstance(raw, bool):
                 raise ValueError
             value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
         else:
             if not isinstance(raw, str):
                 raise ValueError
@@ -79,8 +85,10 @@ def _coerce(setting: Setting, raw: Any) -> Any:
     if setting.choices and value not in setting.choices:
         raise InvalidInput(f"{setting.name}: must be one of {', '.join(setting.choices)}",
                            field=setting.name)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise InvalidInput(f"{setting.name}: must not be negative", field=setting.name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and \
+            value < setting.minimum:
+        raise InvalidInput(f"{setting.name}: must be at least {setting.minimum:g}",
+                           field=setting.name)
     return value
 
 
@@ -100,7 +108,7 @@ class Settings:
     @property
     def listen_host_port(self) -> tuple[str, int]:
         host, sep, port = self.server_listen.rpartition(":")
-        if not sep or not port.isdigit() or not host:
+        if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
             raise InvalidInput("server.listen: expected host:port", field="server.listen")
         return host.strip("[]"), int(port)
 

@@ -15,6 +15,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,7 +94,11 @@ def normalize_ip(ip: str) -> str:
     return str(addr)
 
 
-def _open_in_memory(path: Path) -> tuple[maxminddb.Reader, bytes]:
+_DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+                          r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+
+
+def _open_in_memory(path: Path, shown: str) -> tuple[maxminddb.Reader, bytes]:
     """Open `path` with the C extension from a private in-memory copy of the file."""
     if not getattr(maxminddb, "extension", None):
         raise GeoIPError("the maxminddb C extension is not available; install maxminddb with "
@@ -101,27 +106,27 @@ def _open_in_memory(path: Path) -> tuple[maxminddb.Reader, bytes]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise GeoIPError(f"geoip.database: cannot read {path}: {exc.strerror}",
+        raise GeoIPError(f"geoip.database: cannot read {shown}: {exc.strerror}",
                          field="geoip.database") from None
     if not hasattr(os, "memfd_create"):  # not Linux: map the file itself
-        return _open_checked(str(path)), data
+        return _open_checked(str(path), shown), data
     fd = os.memfd_create("joingate-geoip", os.MFD_CLOEXEC)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        return _open_checked(f"/proc/self/fd/{fd}"), data
+        return _open_checked(f"/proc/self/fd/{fd}", shown), data
     finally:
         os.close(fd)  # the mapping keeps the memory alive
 
 
-def _open_checked(target: str) -> maxminddb.Reader:
+def _open_checked(target: str, shown: str) -> maxminddb.Reader:
     try:
         reader = maxminddb.open_database(target, maxminddb.MODE_MMAP_EXT)
         reader.get("127.0.0.1")  # touch the tree: a truncated file fails here, not later
         return reader
-    except (maxminddb.InvalidDatabaseError, ValueError, OSError) as exc:
-        raise GeoIPError(f"geoip.database: not a readable MaxMind DB: {exc}",
+    except (maxminddb.InvalidDatabaseError, ValueError, OSError):
+        raise GeoIPError(f"geoip.database: {shown} is not a readable MaxMind DB",
                          field="geoip.database") from None
 
 
@@ -132,7 +137,7 @@ class GeoReader:
         self.path = path
         self._display = display_path or str(path)
         self._cache_size = max(1, cache_size)
-        self._reader, _ = _open_in_memory(path)
+        self._reader, _ = _open_in_memory(path, self._display)
         self.country = self._new_cache()
         self._stamp = self._file_stamp()
         self._info = self._read_info()
@@ -149,15 +154,14 @@ class GeoReader:
         return functools.lru_cache(maxsize=self._cache_size)(self._lookup)
 
     def _lookup(self, ip: str) -> str | None:
-        key = ip
-        if ":" in ip or not ip[:1].isdigit():
-            key = normalize_ip(ip)
+        # The C reader accepts legacy IPv4 spellings (127.1, 0x7f.0.0.1, octal): only a plain
+        # dotted quad goes to it directly; anything else is parsed strictly first.
+        key = ip if _DOTTED_QUAD.fullmatch(ip) else normalize_ip(ip)
+        if ":" in key and self._info.ip_version == 4:
+            return None  # an IPv6 address in an IPv4-only DB is simply not placed
         try:
             record = self._reader.get(key)
         except ValueError:
-            key = normalize_ip(key)  # raises InvalidInput for garbage
-            if ":" in key and self._info.ip_version == 4:
-                return None  # an IPv6 address in an IPv4-only DB is simply not placed
             raise InvalidInput("ip: not an IPv4 or IPv6 address", field="ip") from None
         return country_of_record(record)
 
@@ -209,7 +213,7 @@ class GeoReader:
         if stamp == self._stamp:
             return False
         try:
-            reader, _ = _open_in_memory(self.path)
+            reader, _ = _open_in_memory(self.path, self._display)
         except GeoIPError as exc:
             self._stamp = stamp  # report once per file version, not on every poll
             self._note_error(exc.message)

@@ -62,8 +62,11 @@ def normalize_room(name: Any, field_name: str = "rooms", allow_all: bool = True)
     if not isinstance(name, str):
         raise InvalidInput(f"{field_name}: a meeting name must be a string", field=field_name)
     text = name.strip().lower()
-    if text == ALL_MEETINGS and allow_all:
-        return text
+    if text == ALL_MEETINGS:
+        if allow_all:
+            return text
+        raise InvalidInput(f"{field_name}: name the meetings ('*', all meetings, is only for "
+                           "operator policies)", field=field_name)
     if not _ROOM_RE.fullmatch(text):
         raise InvalidInput(f"{field_name}: {name!r} is not a meeting name (1-200 characters, no "
                            "spaces or \" & ' : < > @; one '/' after a tenant)", field=field_name)

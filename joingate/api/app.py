@@ -18,7 +18,7 @@ from ..policy import utc_now
 from ..service import Runtime
 from ..store.base import TokenInfo
 from . import schemas
-from .errors import error_middleware
+from .errors import http_error, json_errors
 from .openapi import openapi_document
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -217,12 +217,24 @@ ROUTES: list[tuple[str, str, Any]] = [
 ]
 
 
+async def unrouted(request: web.Request) -> web.Response:
+    """JSON 404/405 for anything no route serves."""
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        _, allowed = await resource.resolve(request)
+        if allowed:
+            return http_error(405, "Method Not Allowed")
+    return http_error(404, "Not Found")
+
+
 def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Application:
     """The application. With manage_runtime, the app starts and stops the runtime itself."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024)
     app[RUNTIME] = runtime
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        app.router.add_route(method, path, json_errors(handler))
+    app.router.add_route("*", "/{tail:.*}", unrouted)
     if manage_runtime:
         async def lifecycle(app: web.Application) -> Any:
             await runtime.start()
