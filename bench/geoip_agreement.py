@@ -16,11 +16,16 @@ Both record shapes are read: MaxMind's ``{"country": {"iso_code": "CN"}}`` and
 ip-location-db's ``{"country_code": "CN"}``. A MaxMind record with ``registered_country`` but
 no ``country`` counts as unplaced; such addresses are reported separately ("reg. only").
 
-Example::
+The sample is also broken down by the prefix length of the reference network holding each
+address. The reference is only read, never written or copied.
 
-    python bench/geoip_agreement.py --reference geolite2-country.mmdb \
-        --samples 1000000 --seed 2026 --exact --diff-top 15 --check \
-        geo-whois-asn=geo-whois-asn-country.mmdb dbip=dbip-country.mmdb
+Example (the run behind seeds/README.md, "GeoIP database", which gives the full steps)::
+
+    python bench/geoip_agreement.py --reference geolite2=geolite2-country.mmdb \
+        --samples 1000000 --seed 2026 --exact --diff-top 12 --check \
+        --tor-geoip /usr/share/tor/geoip --tor-geoip6 /usr/share/tor/geoip6 \
+        geo-whois-asn=geo-whois-asn-country.mmdb dbip=dbip-country.mmdb \
+        iptoasn=iptoasn-country.mmdb
 """
 
 from __future__ import annotations
@@ -378,10 +383,10 @@ PREFIX_BUCKETS = {4: ("/8-/16", "/17-/24", "/25-/32"), 6: ("/1-/32", "/33-/48", 
 
 
 def prefix_bucket(prefix_len: int, version: int) -> str:
-    low, mid, _high = PREFIX_BUCKETS[version]
+    low, mid, high = PREFIX_BUCKETS[version]
     if prefix_len <= (16 if version == 4 else 32):
         return low
-    return mid if prefix_len <= (24 if version == 4 else 48) else _high
+    return mid if prefix_len <= (24 if version == 4 else 48) else high
 
 
 def prefix_rows(tallies: dict[str, Tally], version: int) -> list[str]:
