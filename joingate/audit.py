@@ -54,6 +54,22 @@ def make_entry(prev: AuditEntry | None, at: str, actor: str, action: str, subjec
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The log had `size` entries, the last with hash `head`, at time `at`."""
+
+    at: str
+    size: int
+    head: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at, "size": self.size, "head": self.head}
+
+
+def checkpoint_of(entries: list[AuditEntry], at: str) -> Checkpoint:
+    return Checkpoint(at, len(entries), entries[-1].hash if entries else GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     seq: int
     why: str
@@ -75,4 +91,17 @@ def verify(entries: Iterable[AuditEntry]) -> Problem | None:
         if entry_hash(prev_hash, e.seq, e.at, e.actor, e.action, e.subject, e.details) != e.hash:
             return Problem(e.seq, "content does not match its hash (edited)")
         expected_seq, prev_hash = e.seq + 1, e.hash
+    return None
+
+
+def verify_checkpoint(entries: list[AuditEntry], checkpoint: Checkpoint) -> Problem | None:
+    """Does the (already verified) chain agree with a checkpoint taken earlier?"""
+    if checkpoint.size > len(entries):
+        return Problem(len(entries) + 1, f"missing: a checkpoint of {checkpoint.at} counted "
+                       f"{checkpoint.size} entries, the log has {len(entries)}")
+    head = entries[checkpoint.size - 1].hash if checkpoint.size else GENESIS
+    if head != checkpoint.head:
+        return Problem(checkpoint.size, f"history rewritten: the checkpoint of "
+                       f"{checkpoint.at} names head {checkpoint.head[:16]}..., the log has "
+                       f"{head[:16]}... at entry {checkpoint.size}")
     return None

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, actions
-from .audit import verify
+from .audit import AuditEntry, Checkpoint, verify, verify_checkpoint
 from .config import Settings, load_settings
 from .engine import Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
@@ -330,12 +330,48 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint published earlier (JSON with size and head, or a report "
+                   "JSON with audit_checkpoint) to check the log against.")
 @config_option
-def audit_verify(config: str | None) -> None:
-    """Recompute the hash chain; exit 1 naming the first bad entry."""
-    entries = _with_store(config, lambda s: s.audit_entries())
+def audit_verify(checkpoint_file: str | None, config: str | None) -> None:
+    """Recompute the hash chain and check it against every checkpoint; exit 1 naming the
+    first bad entry."""
+    async def load(store: Store) -> tuple[list[AuditEntry], list[Checkpoint]]:
+        return await store.audit_entries(), await store.checkpoints()
+
+    entries, checkpoints = _with_store(config, load)
+    if checkpoint_file is not None:
+        checkpoints.append(_read_checkpoint(checkpoint_file))
     problem = verify(entries)
+    for checkpoint in checkpoints:
+        problem = problem or verify_checkpoint(entries, checkpoint)
     if problem is not None:
         _fail(str(problem), 1)
-    click.echo(f"audit log intact: {len(entries)} entries"
-               f"{', head ' + entries[-1].hash if entries else ''}")
+    click.echo(f"audit log intact: {len(entries)} entries, {len(checkpoints)} checkpoints "
+               f"agree{', head ' + entries[-1].hash if entries else ''}")
+
+
+def _read_checkpoint(path: str) -> Checkpoint:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        data = data.get("audit_checkpoint", data)
+        return Checkpoint(str(data.get("at", "")), int(data["size"]), str(data["head"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        _fail(f"checkpoint: {path} is not a checkpoint (JSON with size and head)", 2)
+        raise
+
+
+@audit.command("checkpoint")
+@config_option
+def audit_checkpoint(config: str | None) -> None:
+    """Record a checkpoint now (if the log grew) and print the latest as JSON."""
+    async def run(store: Store) -> list[Checkpoint]:
+        await store.add_checkpoint(utc_now())
+        return await store.checkpoints()
+
+    checkpoints = _with_store(config, run)
+    if not checkpoints:
+        _fail("the audit log is empty: nothing to checkpoint", 1)
+    _print_json(checkpoints[-1].as_json())

@@ -56,6 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between checks of the DB file for a replacement (0 turns reloading off)"),
     Setting("counts", "flush_interval", 10.0,
             "seconds between writes of the decision counters to the store", minimum=0.1),
+    Setting("audit", "checkpoint_interval", 3600.0,
+            "seconds between audit-log checkpoints (size + head hash) the report publishes",
+            minimum=1.0),
 )
 
 
@@ -103,6 +106,7 @@ class Settings:
     geoip_cache_size: int
     geoip_reload_interval: float
     counts_flush_interval: float
+    audit_checkpoint_interval: float
     source: str = "defaults"
 
     @property

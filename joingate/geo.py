@@ -80,7 +80,8 @@ def country_of_record(record: Any) -> str | None:
 
 
 def normalize_ip(ip: str) -> str:
-    """Canonical text of an address: IPv6 zone dropped, IPv4-mapped IPv6 as plain IPv4.
+    """Canonical text of an address: IPv6 zone dropped; IPv4-mapped, 6to4 and Teredo IPv6
+    addresses as the IPv4 address they carry.
     Raises InvalidInput(field="ip") for anything that is not an address."""
     text = ip.strip()
     if "%" in text:
@@ -89,8 +90,16 @@ def normalize_ip(ip: str) -> str:
         addr = ipaddress.ip_address(text)
     except ValueError:
         raise InvalidInput("ip: not an IPv4 or IPv6 address", field="ip") from None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
+    if isinstance(addr, ipaddress.IPv6Address):
+        # The IPv4 host behind an IPv4-mapped, 6to4 or Teredo address is the one to place:
+        # country DBs place the tunnel prefixes themselves (2002::/16, 2001::/32) in the
+        # operator's country, or not at all.
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        if addr.sixtofour is not None:
+            return str(addr.sixtofour)
+        if addr.teredo is not None:
+            return str(addr.teredo[1])
     return str(addr)
 
 

@@ -100,7 +100,9 @@ class Runtime:
         self.loaded = True
         s = self.settings
         self._tasks = [asyncio.create_task(self._every(s.store_poll_interval, self._poll_store)),
-                       asyncio.create_task(self._every(s.counts_flush_interval, self.flush))]
+                       asyncio.create_task(self._every(s.counts_flush_interval, self.flush)),
+                       asyncio.create_task(self._every(s.audit_checkpoint_interval,
+                                                       self._checkpoint))]
         if s.geoip_reload_interval > 0:
             self._tasks.append(asyncio.create_task(
                 self._every(s.geoip_reload_interval, self._poll_geoip)))
@@ -143,6 +145,9 @@ class Runtime:
         if marker != self._marker:
             self._marker = marker
             await self.reload()
+
+    async def _checkpoint(self) -> None:
+        await self.store.add_checkpoint(datetime.now(UTC).replace(microsecond=0))
 
     async def _poll_geoip(self) -> None:
         self.geo.maybe_reload()

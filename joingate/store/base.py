@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ..audit import AuditEntry
+from ..audit import AuditEntry, Checkpoint
 from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft
 
 SCOPES = ("admin", "plugin")
@@ -86,3 +86,8 @@ class Store(Protocol):
         """Counted decisions with since <= day <= until (YYYY-MM-DD; None = open)."""
 
     async def audit_entries(self) -> list[AuditEntry]: ...
+
+    async def add_checkpoint(self, now: datetime) -> Checkpoint | None:
+        """Record a checkpoint of the audit log if it grew since the last one."""
+
+    async def checkpoints(self) -> list[Checkpoint]: ...

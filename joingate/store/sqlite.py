@@ -17,7 +17,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
 
-from ..audit import AuditEntry, make_entry
+from ..audit import AuditEntry, Checkpoint, make_entry
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
 from ..policy import (
     AuthorityRequest,
@@ -280,6 +280,29 @@ class SqliteStore:
         def read() -> list[AuditEntry]:
             rows = self.conn.execute("SELECT * FROM audit_log ORDER BY rowid").fetchall()
             return [_audit_of(r) for r in rows]
+        return await self._run(read)
+
+
+    async def add_checkpoint(self, now: datetime) -> Checkpoint | None:
+        def write() -> Checkpoint | None:
+            with self._tx() as conn:
+                size, head = conn.execute(
+                    "SELECT COUNT(*), (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) "
+                    "FROM audit_log").fetchone()
+                last = conn.execute("SELECT size FROM audit_checkpoints ORDER BY id DESC "
+                                    "LIMIT 1").fetchone()
+                if size == 0 or (last is not None and last[0] == size):
+                    return None
+                made = Checkpoint(format_time(now) or "", int(size), str(head))
+                conn.execute("INSERT INTO audit_checkpoints (at, size, head) VALUES (?, ?, ?)",
+                             (made.at, made.size, made.head))
+                return made
+        return await self._run(write)
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        def read() -> list[Checkpoint]:
+            rows = self.conn.execute("SELECT at, size, head FROM audit_checkpoints ORDER BY id")
+            return [Checkpoint(*r) for r in rows]
         return await self._run(read)
 
 
