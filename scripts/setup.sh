@@ -19,8 +19,9 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_install python3 python3-venv python3-dev
 fi
 if [ $want_test -eq 1 ]; then
-  # Prosody for the plugin's integration tests, luacheck for the Lua module.
-  apt_install prosody lua-check
+  # Prosody for the plugin's integration tests, luacheck for the Lua module, Chromium for the
+  # browser tests (driven by Playwright's Python package; never a downloaded browser).
+  apt_install prosody lua-check chromium
   # The Debian package starts a system Prosody; the tests run their own.
   $SUDO systemctl disable --now prosody >/dev/null 2>&1 || $SUDO service prosody stop >/dev/null 2>&1 || true
 fi
