@@ -8,6 +8,7 @@ caller's job (`Runtime` rebuilds its snapshot; a separate service notices the st
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidInput, NotFound, RuleViolation
@@ -15,6 +16,7 @@ from .jurisdiction import jurisdictions
 from .policy import (
     AuthorityRequest,
     Restriction,
+    RestrictionDraft,
     build_request,
     build_restriction,
     utc_now,
@@ -24,6 +26,13 @@ from .store.base import SCOPES, Store, hash_token
 
 async def add_restriction(store: Store, fields: Mapping[str, Any], actor: str) -> Restriction:
     now = utc_now()
+    draft = await check_restriction(store, fields, now)
+    return await store.create_restriction(draft, actor, now)
+
+
+async def check_restriction(store: Store, fields: Mapping[str, Any],
+                            now: datetime) -> RestrictionDraft:
+    """Validate a new restriction (every rule, including its request's jurisdiction)."""
     request_id = fields.get("request")
     request: AuthorityRequest | None = None
     if request_id is not None:
@@ -35,12 +44,11 @@ async def add_restriction(store: Store, fields: Mapping[str, Any], actor: str) -
         except NotFound:
             raise RuleViolation(f"request: there is no authority request {request_id}",
                                 field="request") from None
-    draft = build_restriction(
+    return build_restriction(
         rooms=fields.get("rooms") or [], countries=fields.get("countries") or [],
         starts_at=fields.get("starts_at"), ends_at=fields.get("ends_at"),
         reason=fields.get("reason"), request=request, request_id=request_id,
         mode=fields.get("mode"), now=now, table=jurisdictions())
-    return await store.create_restriction(draft, actor, now)
 
 
 async def revoke_restriction(store: Store, restriction_id: int, reason: str,

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import actions
+from .census import Census, clean_counts, impact
 from .config import Settings
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms
 from .errors import JoingateError
 from .geo import GeoReader, open_geoip
-from .policy import AuthorityRequest, Restriction
+from .policy import AuthorityRequest, Restriction, utc_now
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
 
@@ -90,6 +91,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._marker: object = None
         self._live: Sequence[Restriction] = ()
+        self.census = Census()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -209,6 +211,20 @@ class Runtime:
     async def decide_request(self, request_id: int, outcome: str, note: str,
                              actor: str) -> AuthorityRequest:
         return await actions.decide_request(self.store, request_id, outcome, note, actor)
+
+    # -- census -------------------------------------------------------------------------
+    def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:
+        cleaned = clean_counts(rooms)
+        self.census.report(source, cleaned, time.time())
+        return len(cleaned)
+
+    def census_view(self) -> dict[str, Any]:
+        return self.census.view(time.time())
+
+    async def preview(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """What a draft restriction would do to the meetings now: validated, never written."""
+        draft = await actions.check_restriction(self.store, fields, utc_now())
+        return impact(draft, self.census.merged(time.time()), self.engine.deny_unknown)
 
     # -- counters -------------------------------------------------------------------------
     async def flush(self) -> None:

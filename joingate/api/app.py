@@ -30,6 +30,7 @@ _RESTRICTION = msgspec.json.Decoder(schemas.RestrictionIn)
 _REVOKE = msgspec.json.Decoder(schemas.RevokeIn)
 _REQUEST = msgspec.json.Decoder(schemas.RequestIn)
 _DECISION = msgspec.json.Decoder(schemas.DecisionIn)
+_CENSUS = msgspec.json.Decoder(schemas.CensusIn)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -118,6 +119,13 @@ async def enforcement(request: web.Request) -> web.Response:
                   "restricted": rt.engine.snapshot.restricted})
 
 
+async def census_report(request: web.Request) -> web.Response:
+    info = _auth(request, "plugin")
+    body = schemas.decode(await request.read(), _CENSUS)
+    rooms = request.app[RUNTIME].report_census(body.source or info.name, body.rooms)
+    return _json({"rooms": rooms})
+
+
 # -- admin routes -----------------------------------------------------------------------------
 
 async def list_restrictions(request: web.Request) -> web.Response:
@@ -138,6 +146,17 @@ async def create_restriction(request: web.Request) -> web.Response:
     body = schemas.decode(await request.read(), _RESTRICTION)
     made = await request.app[RUNTIME].add_restriction(msgspec.structs.asdict(body), _actor(info))
     return _json(made.as_json(utc_now()), status=201)
+
+
+async def preview_restriction(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    body = schemas.decode(await request.read(), _RESTRICTION)
+    return _json(await request.app[RUNTIME].preview(msgspec.structs.asdict(body)))
+
+
+async def census_view(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    return _json(request.app[RUNTIME].census_view())
 
 
 async def get_restriction(request: web.Request) -> web.Response:
@@ -203,8 +222,11 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/authorize", authorize),
     ("POST", "/v1/authorize/batch", authorize_batch),
     ("GET", "/v1/enforcement", enforcement),
+    ("POST", "/v1/census", census_report),
+    ("GET", "/v1/census", census_view),
     ("GET", "/v1/restrictions", list_restrictions),
     ("POST", "/v1/restrictions", create_restriction),
+    ("POST", "/v1/restrictions/preview", preview_restriction),
     ("GET", "/v1/restrictions/{id}", get_restriction),
     ("POST", "/v1/restrictions/{id}/revoke", revoke_restriction),
     ("GET", "/v1/requests", list_requests),

@@ -59,6 +59,17 @@ _RESPONSES: dict[str, Any] = {
         "restrictions": {"type": "array", "items": {"type": "integer"}}}},
     "RequestList": {"type": "object", "required": ["requests"], "properties": {
         "requests": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}}},
+    "Census": {"type": "object", "required": ["rooms", "sources", "updated_at"], "properties": {
+        "rooms": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": {"type": "integer"}}},
+        "sources": {"type": "array", "items": {"type": "object"}},
+        "updated_at": _STR_OR_NULL}},
+    "CensusAccepted": {"type": "object", "required": ["rooms"],
+                       "properties": {"rooms": {"type": "integer"}}},
+    "Impact": {"type": "object", "required": ["rooms", "total"], "properties": {
+        "rooms": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": {"type": "integer"}}},
+        "total": {"type": "integer"}}},
     "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
     "Ready": {"type": "object", "required": ["ready"], "properties": {
         "ready": {"type": "boolean"}, "store": {"type": "string"},
@@ -107,7 +118,8 @@ _ADMIN_WRITE = (400, 401, 403, 409, 422, 503)
 @cache
 def openapi_document() -> dict[str, Any]:
     _, body_schemas = msgspec.json.schema_components(
-        [schemas.AuthorizeIn, schemas.BatchIn, schemas.RestrictionIn, schemas.RevokeIn,
+        [schemas.AuthorizeIn, schemas.BatchIn, schemas.CensusIn, schemas.RestrictionIn,
+         schemas.RevokeIn,
          schemas.RequestIn, schemas.DecisionIn], ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {
         "/v1/authorize": {"post": _op(
@@ -121,6 +133,16 @@ def openapi_document() -> dict[str, Any]:
             {**_ok("Enforcement"), **_errors(*_PLUGIN_ERRORS)}, params=[
                 {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}])},
+        "/v1/census": {
+            "post": _op("Report current participants per meeting and country (counts only)",
+                        "plugin", {**_ok("CensusAccepted"), **_errors(*_PLUGIN_ERRORS)},
+                        body="CensusIn"),
+            "get": _op("Current participants per meeting and country, from every source",
+                       "admin", {**_ok("Census"), **_errors(401, 403)})},
+        "/v1/restrictions/preview": {"post": _op(
+            "Impact preview: how many current participants a draft restriction would remove "
+            "(validated like a create; nothing is written)", "admin",
+            {**_ok("Impact"), **_errors(400, 401, 403, 422)}, body="RestrictionIn")},
         "/v1/restrictions": {
             "get": _op("List restrictions", "admin",
                        {**_ok("RestrictionList"), **_errors(400, 401, 403)}, params=[

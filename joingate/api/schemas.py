@@ -39,6 +39,15 @@ class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
     mode: Literal["block", "allow-only"] = "block"
 
 
+class CensusIn(msgspec.Struct):
+    """Participants per meeting and country ("" = not placed); replaces the source's last."""
+
+    # Counts are checked by census.clean_counts, which names the meeting and country at fault
+    # (msgspec's error path does not name dictionary keys).
+    rooms: Annotated[dict[str, dict[str, Any]], msgspec.Meta(max_length=100_000)]
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
 class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Text
 
