@@ -1,0 +1,212 @@
+-- joingate_util: the pure part of mod_joingate.
+--
+-- No Prosody library is required here, so that these functions can be tested with a plain
+-- Lua interpreter (tests/prosody/lua/test_util.lua). mod_joingate loads this file with
+-- module:require "joingate_util"; operators copy it next to mod_joingate.lua.
+
+local M = {};
+
+local FAIL_MODES = { open = true, closed = true, restricted = true };
+M.FAIL_MODES = FAIL_MODES;
+
+-- XEP-0106 escapes a Jitsi room node may carry (util.jid.unescape does the same in Prosody;
+-- it is repeated here to keep this file free of Prosody requires).
+local unescapes = {
+	["\\20"] = " ", ["\\22"] = "\"", ["\\26"] = "&", ["\\27"] = "'", ["\\2f"] = "/",
+	["\\3a"] = ":", ["\\3c"] = "<", ["\\3e"] = ">", ["\\40"] = "@", ["\\5c"] = "\\",
+};
+
+local function unescape_node(node)
+	return (node:gsub("\\%x%x", function (esc)
+		return unescapes[esc:lower()] or esc;
+	end));
+end
+
+-- The meeting name the joingate service knows for a MUC room JID: the node, unescaped and
+-- lower-cased; a Jitsi tenant room "[tenant]room" becomes "tenant/room".
+-- Returns nil for a JID without a node (the component itself).
+function M.room_name(room_jid)
+	if type(room_jid) ~= "string" then return nil; end
+	local node = room_jid:match("^([^@/]+)@");
+	if not node then return nil; end
+	node = unescape_node(node):lower();
+	local tenant, room = node:match("^%[([^%]]+)%](.+)$");
+	if tenant then
+		return tenant .. "/" .. room;
+	end
+	return node;
+end
+
+-- Shell-style globs ("*" matches any run of characters, everything else literally) compiled to
+-- anchored Lua patterns, so operators never have to write Lua pattern syntax.
+local function glob_to_pattern(glob)
+	local escaped = glob:lower():gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0");
+	return "^" .. escaped:gsub("%*", ".*") .. "$";
+end
+M.glob_to_pattern = glob_to_pattern;
+
+-- A matcher over a list of globs: matcher(s) is true when any glob matches s (case-insensitive).
+-- Invalid entries (non-strings, empty) are skipped and reported through the second return.
+function M.glob_matcher(globs)
+	local patterns, rejected = {}, {};
+	for _, glob in ipairs(globs or {}) do
+		if type(glob) == "string" and glob ~= "" then
+			patterns[#patterns + 1] = glob_to_pattern(glob);
+		else
+			rejected[#rejected + 1] = tostring(glob);
+		end
+	end
+	return function (s)
+		if type(s) ~= "string" then return false; end
+		s = s:lower();
+		for i = 1, #patterns do
+			if s:match(patterns[i]) then return true; end
+		end
+		return false;
+	end, rejected;
+end
+
+-- IPv4-mapped IPv6 ("::ffff:192.0.2.1") is the IPv4 address for GeoIP purposes.
+function M.normalize_ip(ip)
+	if type(ip) ~= "string" or ip == "" then return nil; end
+	local v4 = ip:match("^::[fF][fF][fF][fF]:(%d+%.%d+%.%d+%.%d+)$");
+	return v4 or ip;
+end
+
+local function is_country(v)
+	return type(v) == "string" and v:match("^%a%a$") ~= nil;
+end
+
+-- Validates one decision object from /v1/authorize (or one batch result).
+-- Returns { allow = bool, country = "CN"|nil, restriction = id|nil, message = str|nil }
+-- or nil, err. Anything unexpected is an error, so that garbage never counts as "allow".
+function M.parse_decision(obj)
+	if type(obj) ~= "table" then return nil, "decision is not an object"; end
+	local decision = obj.decision;
+	if decision ~= "allow" and decision ~= "deny" then
+		return nil, "decision is neither allow nor deny";
+	end
+	local country = obj.country;
+	if country ~= nil and not is_country(country) then
+		country = nil; -- JSON null decodes to a sentinel in util.json; only codes are kept
+	end
+	local restriction = obj.restriction;
+	if type(restriction) ~= "number" and type(restriction) ~= "string" then
+		restriction = nil;
+	end
+	local message = obj.message;
+	if type(message) ~= "string" or message == "" or #message > 500 then
+		message = nil;
+	end
+	return {
+		allow = decision == "allow";
+		country = country and country:upper() or nil;
+		restriction = restriction;
+		message = message;
+	};
+end
+
+-- Validates a batch answer: exactly `expected` results, each a valid decision.
+function M.parse_batch(obj, expected)
+	if type(obj) ~= "table" or type(obj.results) ~= "table" then
+		return nil, "batch answer has no results";
+	end
+	local results = {};
+	for i = 1, expected do
+		local d, err = M.parse_decision(obj.results[i]);
+		if not d then return nil, ("result %d: %s"):format(i, err); end
+		results[i] = d;
+	end
+	if obj.results[expected + 1] ~= nil then
+		return nil, "batch answer has more results than checks";
+	end
+	return results;
+end
+
+local function string_set(list)
+	if type(list) ~= "table" then return nil; end
+	local set = {};
+	for _, v in ipairs(list) do
+		if type(v) ~= "string" then return nil; end
+		set[v:lower()] = true;
+	end
+	return set;
+end
+
+-- Validates an /v1/enforcement answer.
+-- Returns { epoch = integer, rooms = set, restricted = set } or nil, err.
+function M.parse_enforcement(obj)
+	if type(obj) ~= "table" then return nil, "enforcement answer is not an object"; end
+	local epoch = obj.epoch;
+	if type(epoch) ~= "number" or epoch < 0 or epoch ~= math.floor(epoch) or epoch >= 2^53 then
+		return nil, "enforcement epoch is not a non-negative integer";
+	end
+	local rooms = string_set(obj.rooms);
+	if not rooms then return nil, "enforcement rooms is not a list of strings"; end
+	local restricted = string_set(obj.restricted);
+	if not restricted then return nil, "enforcement restricted is not a list of strings"; end
+	return { epoch = epoch, rooms = rooms, restricted = restricted };
+end
+
+-- Is `room` covered by a set of room names that may contain "*" (all meetings)?
+function M.covers(set, room)
+	return set ~= nil and (set["*"] == true or (room ~= nil and set[room] == true));
+end
+
+-- The decision taken without an answer from the service.
+-- mode: "open" | "closed" | "restricted"; restricted: set from the last successful contact.
+function M.fallback_allows(mode, restricted, room)
+	if mode == "open" then return true; end
+	if mode == "closed" then return false; end
+	return not M.covers(restricted, room);
+end
+
+-- The text a refused participant reads (Jitsi shows it in its "cannot join" dialogue).
+function M.refusal_text(decision)
+	if decision.message then return decision.message; end
+	if decision.country then
+		return ("Participants located in %s cannot join this meeting."):format(decision.country);
+	end
+	return "Participants from your location cannot join this meeting.";
+end
+
+M.UNAVAILABLE_TEXT = "This meeting cannot be joined right now because its join check is unavailable."
+	.. " Please try again later.";
+M.UNLOCATED_TEXT = "This meeting is restricted and your connection could not be located.";
+
+-- Exponential back-off: 1, 2, 4, ... seconds, capped.
+function M.backoff(failures, cap)
+	cap = cap or 30;
+	if failures <= 0 then return 0; end
+	local delay = 1;
+	for _ = 2, failures do
+		delay = delay * 2;
+		if delay >= cap then return cap; end
+	end
+	return delay;
+end
+
+-- Splits a list into chunks of at most `size` items.
+function M.chunks(list, size)
+	local out = {};
+	for i = 1, #list, size do
+		local chunk = {};
+		for j = i, math.min(i + size - 1, #list) do
+			chunk[#chunk + 1] = list[j];
+		end
+		out[#out + 1] = chunk;
+	end
+	return out;
+end
+
+-- The base URL without trailing slashes, or nil, err when it is not http(s).
+function M.base_url(url)
+	if type(url) ~= "string" then return nil, "not a string"; end
+	url = url:gsub("/+$", "");
+	if not url:match("^https?://[^/]+") then
+		return nil, "must start with http:// or https://";
+	end
+	return url;
+end
+
+return M;

@@ -1,0 +1,431 @@
+-- mod_joingate: asks the joingate service whether a participant may join a meeting, and removes
+-- participants a new restriction covers while the meeting goes on.
+--
+-- Load it on the MUC component (Jitsi: the "conference" component). See README.md beside this
+-- file for the options. No IP address is ever written to a log line by this module.
+
+local async = require "util.async";
+local http = require "net.http";
+local json = require "util.json";
+local st = require "util.stanza";
+local jid_bare = require "util.jid".bare;
+local formencode = require "util.http".formencode;
+local time_now = require "util.time".now;
+
+local util = module:require "joingate_util";
+
+-- Options are read once, here.
+local base_url, url_err = util.base_url(module:get_option_string("joingate_url"));
+local token = module:get_option_string("joingate_token");
+local timeout = module:get_option_number("joingate_timeout", 0.3);
+local fail_mode = module:get_option_string("joingate_fail_mode", "restricted");
+local unlocated_mode = module:get_option_string("joingate_unlocated", "restricted");
+local removal_reason = module:get_option_string("joingate_removal_reason",
+	"You were removed from this meeting: participants from your location cannot take part in it.");
+local exempt_jid_globs = module:get_option_array("joingate_exempt_jids", {
+	"focus@auth.*", "jibri@auth.*", "jigasi@auth.*", "transcriber@auth.*", "*@recorder.*",
+});
+local exempt_room_globs = module:get_option_array("joingate_exempt_rooms", { "__jicofo-health-check*" });
+local enforce = module:get_option_boolean("joingate_enforce", true);
+local poll_wait = module:get_option_number("joingate_poll_wait", 25);
+local batch_size = 1000; -- the service's limit per /v1/authorize/batch call
+
+if not base_url then
+	module:log("error", "joingate_url %s: the join gate is DISABLED on %s and every join is let through",
+		module:get_option_string("joingate_url") and ("is invalid (" .. url_err .. ")") or "is not set", module.host);
+	return;
+end
+if not token then
+	module:log("error", "joingate_token is not set: the service will refuse every call, so joins follow"
+		.. " joingate_fail_mode (%s)", fail_mode);
+end
+if not util.FAIL_MODES[fail_mode] then
+	module:log("error", "joingate_fail_mode %q is not open, closed or restricted; using restricted", fail_mode);
+	fail_mode = "restricted";
+end
+if not util.FAIL_MODES[unlocated_mode] then
+	module:log("error", "joingate_unlocated %q is not open, closed or restricted; using restricted", unlocated_mode);
+	unlocated_mode = "restricted";
+end
+if timeout <= 0 then
+	module:log("error", "joingate_timeout must be positive; using 0.3 s");
+	timeout = 0.3;
+end
+if poll_wait < 1 then poll_wait = 1; end
+
+local is_exempt_jid, bad_jid_globs = util.glob_matcher(exempt_jid_globs);
+local is_exempt_room, bad_room_globs = util.glob_matcher(exempt_room_globs);
+if #bad_jid_globs > 0 or #bad_room_globs > 0 then
+	module:log("error", "Ignoring invalid entries in joingate_exempt_jids/joingate_exempt_rooms");
+end
+
+local muc = module:depends("muc");
+
+local measure_allowed = module:measure("joins_allowed", "rate");
+local measure_refused = module:measure("joins_refused", "rate");
+local measure_exempt = module:measure("joins_exempt", "rate");
+local measure_fallback_allowed = module:measure("joins_fallback_allowed", "rate");
+local measure_fallback_refused = module:measure("joins_fallback_refused", "rate");
+local measure_authorize = module:measure("authorize", "times");
+local measure_service_errors = module:measure("service_errors", "rate");
+local measure_removals = module:measure("removals", "rate");
+local measure_sweeps = module:measure("sweeps", "rate");
+
+-- Rooms that had an active restriction at the last successful contact ("*" = all meetings);
+-- what the "restricted" fail mode relies on. Kept in Prosody's storage so that a Prosody
+-- restarted while the service is away still knows them.
+local store = module:open_store("joingate");
+local restricted = {};
+do
+	local saved = store:get(nil);
+	if type(saved) == "table" and type(saved.restricted) == "table" then
+		for _, name in ipairs(saved.restricted) do
+			if type(name) == "string" then restricted[name] = true; end
+		end
+	end
+end
+
+local function save_restricted(set)
+	local list = {};
+	for name in pairs(set) do list[#list + 1] = name; end
+	table.sort(list);
+	local ok, err = store:set(nil, { restricted = list });
+	if not ok then
+		module:log("warn", "Could not save the list of restricted rooms: %s", err);
+	end
+end
+
+local function same_set(a, b)
+	for k in pairs(a) do if not b[k] then return false; end end
+	for k in pairs(b) do if not a[k] then return false; end end
+	return true;
+end
+
+-- Counts enforcement answers that named changed rooms; a join whose answer was computed before a
+-- change is asked again, so that no join slips in between a restriction and its sweep.
+local enforcement_generation = 0;
+
+-- Complaints about the service are logged at most once a minute each, not once per join.
+local last_complaint = {};
+local function complain(key, fmt, ...)
+	local now = time_now();
+	if (last_complaint[key] or 0) + 60 <= now then
+		last_complaint[key] = now;
+		module:log("warn", fmt, ...);
+	end
+end
+
+local headers = {
+	["Authorization"] = token and ("Bearer " .. token) or nil;
+	["Content-Type"] = "application/json";
+	["Accept"] = "application/json";
+};
+
+-- One HTTP call to the service, waited for inside the current async runner and abandoned after
+-- `limit` seconds (net.http has no timeout of its own). Returns the decoded JSON body of a 200
+-- answer, or nil, err.
+local in_flight = {};
+local function call(method, path, body, limit)
+	local wait, done = async.waiter();
+	local finished, result_body, result_code;
+	local req, timer;
+	local function finish(resp_body, code)
+		if finished then return; end
+		finished = true;
+		result_body, result_code = resp_body, code;
+		if timer then timer:stop(); end
+		if req then in_flight[req] = nil; end
+		done();
+	end
+	req = http.request(base_url .. path, {
+		method = method;
+		headers = headers;
+		body = body and json.encode(body) or nil;
+		suppress_url = true;
+	}, function (resp_body, code)
+		finish(resp_body, code);
+	end);
+	if not finished then
+		if req then in_flight[req] = true; end
+		timer = module:add_timer(limit, function ()
+			if finished then return; end
+			local r = req;
+			finish(nil, "timeout");
+			if r then http.destroy_request(r); end
+		end);
+	end
+	wait();
+	if result_code == "timeout" then
+		return nil, "no answer within " .. limit .. " s";
+	elseif type(result_code) ~= "number" or result_code == 0 then
+		return nil, "connection failed: " .. tostring(result_body);
+	elseif result_code ~= 200 then
+		return nil, "HTTP status " .. result_code;
+	end
+	local decoded = type(result_body) == "string" and json.decode(result_body);
+	if type(decoded) ~= "table" then
+		return nil, "answer is not JSON";
+	end
+	return decoded;
+end
+
+local function authorize_once(room_name, ip)
+	local done_timing = measure_authorize();
+	local answer, err = call("POST", "/v1/authorize", { room = room_name; ip = ip }, timeout);
+	done_timing();
+	if not answer then return nil, err; end
+	return util.parse_decision(answer);
+end
+
+-- The answer for one join: a decision table, or nil, err when the service could not give one.
+local function authorize(room_name, ip)
+	local generation = enforcement_generation;
+	local decision, err = authorize_once(room_name, ip);
+	if decision and decision.allow and generation ~= enforcement_generation then
+		decision, err = authorize_once(room_name, ip);
+	end
+	return decision, err;
+end
+
+local function client_ip(session)
+	-- Only local client sessions (TCP, BOSH, websocket) carry the participant's own address;
+	-- session.ip already went through trusted_proxies for BOSH and websocket.
+	if session and session.type == "c2s" then
+		return util.normalize_ip(session.ip);
+	end
+	return nil;
+end
+
+local function room_name_of(room)
+	return util.room_name(room.jid);
+end
+
+local function refuse(event, text)
+	event.origin.send(st.error_reply(event.stanza, "cancel", "not-allowed", text, event.room.jid));
+	return true;
+end
+
+local function fallback(mode, room_name, why)
+	if util.fallback_allows(mode, restricted, room_name) then
+		measure_fallback_allowed();
+		module:log("info", "Join to %s let through without an answer from joingate (%s mode: %s)",
+			room_name, mode, why);
+		return nil;
+	end
+	measure_fallback_refused();
+	module:log("info", "Join to %s refused without an answer from joingate (%s mode: %s)",
+		room_name, mode, why);
+	return false;
+end
+
+module:hook("muc-occupant-pre-join", function (event)
+	local room, stanza = event.room, event.stanza;
+	local room_name = room_name_of(room);
+	if not room_name or is_exempt_room(room_name) or is_exempt_jid(jid_bare(stanza.attr.from)) then
+		measure_exempt();
+		return;
+	end
+
+	local ip = client_ip(event.origin);
+	if not ip then
+		if fallback(unlocated_mode, room_name, "the participant's address is unknown") == false then
+			return refuse(event, util.UNLOCATED_TEXT);
+		end
+		return;
+	end
+	if not async.ready() then
+		-- Only reachable if some other module injects a join outside a session's runner.
+		if fallback(fail_mode, room_name, "not in an async context") == false then
+			return refuse(event, util.UNAVAILABLE_TEXT);
+		end
+		return;
+	end
+
+	local decision, err = authorize(room_name, ip);
+	if not decision then
+		measure_service_errors();
+		complain("authorize", "joingate did not answer a join check: %s", err);
+		if fallback(fail_mode, room_name, err) == false then
+			return refuse(event, util.UNAVAILABLE_TEXT);
+		end
+		return;
+	end
+	if decision.allow then
+		measure_allowed();
+		module:log("debug", "Join to %s allowed (country %s)", room_name, decision.country or "unknown");
+		return;
+	end
+	measure_refused();
+	module:log("info", "Join to %s refused (country %s, restriction %s)", room_name,
+		decision.country or "unknown", tostring(decision.restriction));
+	return refuse(event, util.refusal_text(decision));
+end, -100); -- after Prosody's and Jitsi's own checks, so the service is asked only about joins
+            -- that would otherwise succeed
+
+module:log("info", "joingate gate active on %s (fail mode %s, timeout %s s, removal %s)", module.host,
+	fail_mode, tostring(timeout), enforce and "on" or "off");
+
+if not enforce then
+	return;
+end
+
+-- Mid-meeting removal -------------------------------------------------------------------------
+
+local stopped = false;
+
+local function sleep(seconds)
+	local wait, done = async.waiter();
+	module:add_timer(seconds, function () done(); end);
+	wait();
+end
+
+-- The occupants of the rooms in `changed` ("*" = every room) who must leave now. Runs inside
+-- the enforcement runner. Returns true when every check got an answer.
+local function sweep(changed)
+	local checks, targets = {}, {};
+	local unlocated = {};
+	for room in muc.live_rooms() do
+		local room_name = room_name_of(room);
+		if room_name and util.covers(changed, room_name) and not is_exempt_room(room_name) then
+			for nick, occupant in room:each_occupant() do
+				for real_jid in occupant:each_session() do
+					if not is_exempt_jid(jid_bare(real_jid)) then
+						local ip = client_ip(prosody.full_sessions[real_jid]);
+						local target = { room = room; room_name = room_name; nick = nick; real_jid = real_jid };
+						if ip then
+							checks[#checks + 1] = { room = room_name; ip = ip };
+							targets[#targets + 1] = target;
+						else
+							unlocated[#unlocated + 1] = target;
+						end
+					end
+				end
+			end
+		end
+	end
+	measure_sweeps();
+
+	local to_remove = {};
+	local offset = 0;
+	for _, chunk in ipairs(util.chunks(checks, batch_size)) do
+		local answer, err = call("POST", "/v1/authorize/batch", { checks = chunk; purpose = "sweep" }, 5 + timeout);
+		local results;
+		if answer then
+			results, err = util.parse_batch(answer, #chunk);
+		end
+		if not results then
+			measure_service_errors();
+			complain("sweep", "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
+			return false;
+		end
+		for i, decision in ipairs(results) do
+			if not decision.allow then
+				local target = targets[offset + i];
+				target.decision = decision;
+				to_remove[#to_remove + 1] = target;
+			end
+		end
+		offset = offset + #chunk;
+	end
+	if unlocated_mode ~= "open" then
+		for _, target in ipairs(unlocated) do
+			if not util.fallback_allows(unlocated_mode, restricted, target.room_name) then
+				to_remove[#to_remove + 1] = target;
+			end
+		end
+	end
+
+	local removed = {};
+	for _, target in ipairs(to_remove) do
+		local key = target.room.jid .. "/" .. target.nick;
+		-- The answer took a moment: remove only someone who is still there in the same session.
+		local occupant = target.room:get_occupant_by_nick(target.nick);
+		if not removed[key] and occupant and occupant.sessions[target.real_jid] then
+			removed[key] = true;
+			local ok, _, condition = target.room:set_role(true, target.nick, nil, removal_reason);
+			if ok then
+				measure_removals();
+				local decision = target.decision;
+				module:log("info", "Removed a participant from %s (country %s, restriction %s)",
+					target.room_name, decision and decision.country or "unknown",
+					decision and tostring(decision.restriction) or "none");
+			else
+				module:log("warn", "Could not remove a participant from %s: %s", target.room_name, condition);
+			end
+		end
+	end
+	return true;
+end
+
+local function enforcement_loop()
+	local epoch = 0;
+	local failures = 0;
+	local pending = nil; -- rooms whose sweep has not succeeded yet
+	local connected = false;
+	while not stopped do
+		if pending then
+			if sweep(pending) then
+				pending = nil;
+				failures = 0;
+			else
+				failures = failures + 1;
+				sleep(util.backoff(failures));
+			end
+		else
+			local query = formencode({ { name = "after"; value = ("%d"):format(epoch) };
+				{ name = "wait"; value = ("%d"):format(math.floor(poll_wait)) } });
+			local answer, err = call("GET", "/v1/enforcement?" .. query, nil, poll_wait + 10);
+			local update;
+			if answer then
+				update, err = util.parse_enforcement(answer);
+			end
+			if stopped then break; end
+			if not update then
+				measure_service_errors();
+				connected = false;
+				failures = failures + 1;
+				complain("enforcement", "joingate enforcement feed unavailable (%s); retrying in %d s",
+					err, util.backoff(failures));
+				sleep(util.backoff(failures));
+			else
+				if not connected then
+					connected = true;
+					module:log("info", "joingate enforcement feed connected");
+				end
+				failures = 0;
+				epoch = update.epoch;
+				if not same_set(restricted, update.restricted) then
+					restricted = update.restricted;
+					save_restricted(restricted);
+				end
+				if next(update.rooms) ~= nil then
+					enforcement_generation = enforcement_generation + 1;
+					pending = update.rooms;
+				end
+			end
+		end
+	end
+end
+
+local runner;
+runner = async.runner(function ()
+	enforcement_loop();
+end, {
+	error = function (_, err)
+		module:log("error", "joingate enforcement loop failed: %s", err);
+		if not stopped then
+			module:add_timer(5, function () runner:run(true); end);
+		end
+	end;
+});
+
+module:add_timer(0, function ()
+	runner:run(true);
+end);
+
+function module.unload()
+	stopped = true;
+	for req in pairs(in_flight) do
+		http.destroy_request(req);
+	end
+end

@@ -1,0 +1,112 @@
+"""Fixtures for the real-Prosody tests of mod_joingate.
+
+Nothing here is skipped: without Debian's prosody package every test in this directory fails
+with a message saying what to install.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.prosody.harness import LuaValue, ProsodyServer
+from tests.prosody.xmpp import BoshParticipant, Participant
+from tests.support.geodb import write_test_mmdb
+from tests.support.service import JoingateService
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prosody_installed() -> None:
+    if shutil.which("prosody") is None:
+        pytest.fail("Debian's prosody is not installed (apt-get install prosody lua-check): "
+                    "the plugin tests cannot run", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def geodb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_test_mmdb(tmp_path_factory.mktemp("geo") / "test-country.mmdb")
+
+
+@pytest.fixture
+def service(tmp_path: Path, geodb: Path) -> Iterator[JoingateService]:
+    with JoingateService(tmp_path / "joingate", geoip=geodb, unknown="allow") as svc:
+        yield svc
+
+
+ProsodyFactory = Callable[..., ProsodyServer]
+
+
+@pytest.fixture
+def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
+    """make_prosody(url, token, **joingate_options) -> a started Prosody with the plugin."""
+    servers: list[ProsodyServer] = []
+
+    def make(url: str | None, token: str | None = None, *,
+             trusted_proxies: tuple[str, ...] = ("127.0.0.2",), start: bool = True,
+             **options: LuaValue) -> ProsodyServer:
+        joingate: dict[str, LuaValue] = {}
+        if url is not None:
+            joingate["joingate_url"] = url
+        if token is not None:
+            joingate["joingate_token"] = token
+        joingate.setdefault("joingate_poll_wait", 5)
+        for key, value in options.items():
+            joingate[f"joingate_{key}"] = value
+        server = ProsodyServer(tmp_path / f"prosody{len(servers)}", joingate=joingate,
+                               trusted_proxies=trusted_proxies)
+        servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def prosody(service: JoingateService, make_prosody: ProsodyFactory) -> ProsodyServer:
+    """Prosody with the plugin pointed at the real service, its feed connected."""
+    server = make_prosody(service.url, service.plugin_token)
+    server.wait_for_log("joingate enforcement feed connected")
+    return server
+
+
+class Crowd:
+    """Participants made by one test; all of them are disconnected at teardown."""
+
+    def __init__(self) -> None:
+        self.clients: list[Participant] = []
+        self.bosh_clients: list[BoshParticipant] = []
+
+    async def connect(self, server: ProsodyServer, *addresses: str) -> list[Participant]:
+        out = []
+        for address in addresses:
+            p = Participant(server.c2s_port, address)
+            self.clients.append(p)
+            await p.connect()
+            out.append(p)
+        return out
+
+    async def bosh(self, server: ProsodyServer, source_ip: str,
+                   forwarded_for: str | None = None) -> BoshParticipant:
+        b = BoshParticipant(server.bosh_url, source_ip, forwarded_for)
+        self.bosh_clients.append(b)
+        await b.connect()
+        return b
+
+    async def close(self) -> None:
+        for p in self.clients:
+            await p.disconnect()
+        for b in self.bosh_clients:
+            await b.close()
+
+
+@pytest.fixture
+async def crowd() -> AsyncIterator[Crowd]:
+    c = Crowd()
+    yield c
+    await c.close()

@@ -1,0 +1,188 @@
+"""A real Prosody (Debian's package) in a temporary directory, with mod_joingate from the checkout.
+
+Each ProsodyServer has its own config file, data directory, log file and ports on 127.0.0.1.
+It is started in the foreground as a child process and stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = REPO / "plugins" / "prosody"
+DOMAIN = "localhost"
+MUC_DOMAIN = "conference.localhost"
+PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
+
+LuaValue = str | int | float | bool | Sequence["LuaValue"] | None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def lua(value: LuaValue) -> str:
+    """A Python value as a Lua literal for the Prosody config file."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
+                   .replace("\n", "\\n").replace("\r", "\\r"))
+        return f'"{escaped}"'
+    return "{ " + "; ".join(lua(v) for v in value) + " }"
+
+
+class ProsodyServer:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        joingate: Mapping[str, LuaValue],
+        trusted_proxies: Sequence[str] = ("127.0.0.2",),
+        load_plugin: bool = True,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = workdir / "data"
+        self.data_dir.mkdir(exist_ok=True)
+        self.config_path = workdir / "prosody.cfg.lua"
+        self.log_path = workdir / "prosody.log"
+        self.c2s_port = free_port()
+        self.http_port = free_port()
+        self.joingate = dict(joingate)
+        self.trusted_proxies = list(trusted_proxies)
+        self.load_plugin = load_plugin
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def bosh_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/http-bind"
+
+    def config_text(self) -> str:
+        joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value in self.joingate.items())
+        muc_modules = lua(["joingate"] if self.load_plugin else [])
+        run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
+        return f"""-- written by tests/prosody/harness.py
+daemonize = false
+{run_as_root}
+pidfile = {lua(str(self.workdir / "prosody.pid"))}
+data_path = {lua(str(self.data_dir))}
+plugin_paths = {{ {lua(str(PLUGIN_DIR))} }}
+log = {{ debug = {lua(str(self.log_path))} }}
+modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh" }}
+modules_disabled = {{ "s2s" }}
+c2s_ports = {{ {self.c2s_port} }}
+c2s_interfaces = {{ "127.0.0.1" }}
+http_ports = {{ {self.http_port} }}
+http_interfaces = {{ "127.0.0.1" }}
+https_ports = {{ }}
+trusted_proxies = {lua(self.trusted_proxies)}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+consider_bosh_secure = true
+statistics = "internal"
+
+VirtualHost {lua(DOMAIN)}
+\tauthentication = "anonymous"
+
+Component {lua(MUC_DOMAIN)} "muc"
+\tmodules_enabled = {muc_modules}
+\tmuc_room_locking = false
+\tmuc_room_default_public_jids = true
+{joingate_lines}
+"""
+
+    def start(self, timeout: float = 15.0) -> None:
+        assert self.proc is None, "already running"
+        self.config_path.write_text(self.config_text())
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        out = open(self.workdir / "prosody.out", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                [PROSODY, "--config", str(self.config_path), "-F"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+            )
+        finally:
+            out.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prosody exited with {self.proc.returncode}:\n{self.output()}")
+            if _accepts(self.c2s_port) and _accepts(self.http_port) and self._plugin_ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"prosody did not come up within {timeout} s:\n{self.output()}")
+
+    def _plugin_ready(self) -> bool:
+        if not self.load_plugin:
+            return True
+        return "joingate gate active" in self.log()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log(self) -> str:
+        """This run's Prosody log."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(self._log_offset)
+            return f.read()
+
+    def wait_for_log(self, text: str, timeout: float = 10.0, after: int = 0) -> None:
+        """Wait until `text` appears in this run's log (from character `after` on)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log()[after:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the Prosody log after {timeout} s:\n"
+                                     f"{self.output()}")
+            time.sleep(0.02)
+
+    def plugin_log_lines(self) -> list[str]:
+        """Log lines written by mod_joingate itself (its log source is "<host>:joingate")."""
+        return [line for line in self.log().splitlines() if f"{MUC_DOMAIN}:joingate" in line]
+
+    def output(self) -> str:
+        path = self.workdir / "prosody.out"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text + "\n--- log ---\n" + self.log()[-8000:]
+
+    def __enter__(self) -> ProsodyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,43 @@
+"""Joins through a real Prosody, gated by a real `joingate serve`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.prosody.conftest import Crowd
+from tests.prosody.harness import ProsodyServer
+from tests.support.geodb import address
+from tests.support.service import JoingateService
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+
+async def test_refused_and_allowed_joins(service: JoingateService, prosody: ProsodyServer,
+                                         crowd: Crowd) -> None:
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order 1")
+    cn, hk, us, mo, tw = await crowd.connect(
+        prosody, address("CN", 10), address("HK", 10), address("US", 10), address("MO", 10),
+        address("TW", 10))
+
+    refused = await cn.join("june4")
+    assert not refused.joined
+    assert refused.presence.error_type == "cancel"
+    assert refused.presence.error_condition == "not-allowed"
+    assert refused.error_text is not None and "CN" in refused.error_text
+
+    for p in (hk, us, mo, tw):
+        result = await p.join("june4")
+        assert result.joined, result
+
+    # The same person is welcome in a meeting the restriction does not name.
+    assert (await cn.join("other-meeting")).joined
+
+
+async def test_room_names_are_lower_cased_and_tenants_mapped(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    service.cli("restrict", "add", "--room", "acme/june4", "--country", "CN", "--reason", "t")
+    (cn,) = await crowd.connect(prosody, address("CN", 11))
+    assert not (await cn.join("[acme]june4")).joined
+    assert not (await cn.join("[ACME]June4")).joined
+    assert (await cn.join("june4")).joined  # same meeting name without the tenant: not covered
+    assert (await cn.join("[other]june4")).joined
