@@ -95,6 +95,12 @@ local function save_restricted(set)
 	end
 end
 
+local function count(set)
+	local n = 0;
+	for _ in pairs(set) do n = n + 1; end
+	return n;
+end
+
 local function same_set(a, b)
 	for k in pairs(a) do if not b[k] then return false; end end
 	for k in pairs(b) do if not a[k] then return false; end end
@@ -394,6 +400,8 @@ local function enforcement_loop()
 				end
 				failures = 0;
 				epoch = update.epoch;
+				module:log("debug", "Enforcement update: %d changed, %d restricted",
+					count(update.rooms), count(update.restricted));
 				if not same_set(restricted, update.restricted) then
 					restricted = update.restricted;
 					save_restricted(restricted);

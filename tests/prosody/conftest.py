@@ -52,7 +52,7 @@ def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
             joingate["joingate_url"] = url
         if token is not None:
             joingate["joingate_token"] = token
-        joingate.setdefault("joingate_poll_wait", 5)
+        joingate.setdefault("joingate_poll_wait", 2)
         for key, value in options.items():
             joingate[f"joingate_{key}"] = value
         server = ProsodyServer(tmp_path / f"prosody{len(servers)}", joingate=joingate,

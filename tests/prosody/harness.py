@@ -163,6 +163,20 @@ Component {lua(MUC_DOMAIN)} "muc"
                                      f"{self.output()}")
             time.sleep(0.02)
 
+    async def until_log(self, text: str, timeout: float = 10.0, after: int = 0) -> None:
+        """wait_for_log for async tests: the event loop keeps serving the XMPP clients."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while text not in self.log()[after:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the Prosody log after {timeout} s:\n"
+                                     f"{self.output()}")
+            await asyncio.sleep(0.02)
+
+    def log_mark(self) -> int:
+        return len(self.log())
+
     def plugin_log_lines(self) -> list[str]:
         """Log lines written by mod_joingate itself (its log source is "<host>:joingate")."""
         return [line for line in self.log().splitlines() if f"{MUC_DOMAIN}:joingate" in line]

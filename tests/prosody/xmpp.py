@@ -39,6 +39,8 @@ class PresenceInfo:
     type: str | None
     statuses: frozenset[str]
     reason: str | None
+    affiliation: str | None
+    role: str | None
     error_type: str | None
     error_condition: str | None
     error_text: str | None
@@ -55,12 +57,13 @@ class PresenceInfo:
 
 def parse_presence(xml: ET.Element) -> PresenceInfo:
     statuses: set[str] = set()
-    reason = None
+    reason = affiliation = role = None
     for x in xml.findall(f"{{{NS_MUC_USER}}}x"):
         for status in x.findall(f"{{{NS_MUC_USER}}}status"):
             statuses.add(status.get("code", ""))
         item = x.find(f"{{{NS_MUC_USER}}}item")
         if item is not None:
+            affiliation, role = item.get("affiliation"), item.get("role")
             r = item.find(f"{{{NS_MUC_USER}}}reason")
             if r is not None:
                 reason = r.text
@@ -78,7 +81,7 @@ def parse_presence(xml: ET.Element) -> PresenceInfo:
                 error_condition = tag
     return PresenceInfo(
         frm=xml.get("from", ""), type=xml.get("type"), statuses=frozenset(statuses),
-        reason=reason, error_type=error_type, error_condition=error_condition,
+        reason=reason, affiliation=affiliation, role=role, error_type=error_type, error_condition=error_condition,
         error_text=error_text, received_at=time.monotonic(),
     )
 
@@ -140,7 +143,8 @@ class _BoundClient(slixmpp.ClientXMPP):  # type: ignore[misc]
         self.messages: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.register_handler(Callback("joingate test presences", StanzaPath("presence"),
                                        self._on_presence))
-        self.add_event_handler("groupchat_message", self._on_groupchat)
+        self.register_handler(Callback("joingate test messages",
+                                       StanzaPath("message@type=groupchat"), self._on_groupchat))
 
     async def _attempt_connection(self, host: str, port: int, tls: bool,
                                   server_hostname: str | None) -> bool:
