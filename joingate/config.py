@@ -41,7 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "enforcement_max_wait", 60.0,
             "longest a GET /v1/enforcement long-poll is held open, in seconds", minimum=1.0),
     Setting("store", "url", "sqlite:///joingate.db",
-            "sqlite:///relative.db (next to where joingate runs) or sqlite:////absolute/path.db"),
+            "sqlite:///relative.db (next to where joingate runs), sqlite:////absolute/path.db "
+            "or postgresql://user@host/dbname"),
     Setting("store", "poll_interval", 0.25,
             "seconds between checks for changes written by other processes (e.g. the CLI)",
             minimum=0.01),

@@ -101,7 +101,7 @@ class Runtime:
         self.store_ok = True
         self.loaded = True
         s = self.settings
-        self._tasks = [asyncio.create_task(self._every(s.store_poll_interval, self._poll_store)),
+        self._tasks = [asyncio.create_task(self._watch_store()),
                        asyncio.create_task(self._every(s.counts_flush_interval, self.flush)),
                        asyncio.create_task(self._every(s.audit_checkpoint_interval,
                                                        self._checkpoint))]
@@ -132,6 +132,18 @@ class Runtime:
                 raise
             except Exception:  # a background job must never die for good
                 log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    async def _watch_store(self) -> None:
+        """Notice changes committed elsewhere (CLI, other instances) and reload."""
+        while True:
+            try:
+                await self.store.wait_change(self.settings.store_poll_interval)
+                await self._poll_store()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watching the store failed")
+                await asyncio.sleep(self.settings.store_poll_interval)
 
     async def _poll_store(self) -> None:
         try:

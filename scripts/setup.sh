@@ -20,8 +20,11 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 if [ $want_test -eq 1 ]; then
   # Prosody for the plugin's integration tests, luacheck for the Lua module, Chromium for the
-  # browser tests (driven by Playwright's Python package; never a downloaded browser).
-  apt_install prosody lua-check chromium
+  # browser tests (driven by Playwright's Python package; never a downloaded browser), and
+  # PostgreSQL for the store contract and multi-instance tests.
+  apt_install prosody lua-check chromium postgresql
+  # The tests start their own PostgreSQL clusters; the packaged one is not needed.
+  $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
   # The Debian package starts a system Prosody; the tests run their own.
   $SUDO systemctl disable --now prosody >/dev/null 2>&1 || $SUDO service prosody stop >/dev/null 2>&1 || true
 fi

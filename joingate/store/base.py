@@ -11,10 +11,10 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..audit import AuditEntry, Checkpoint
-from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft
+from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft, format_time
 
 SCOPES = ("admin", "plugin")
 
@@ -38,6 +38,20 @@ class CountRow:
     n: int
 
 
+def restriction_details(r: Restriction) -> dict[str, Any]:
+    """What the audit entry of a new restriction records."""
+    return {"rooms": list(r.rooms), "countries": list(r.countries), "mode": r.mode,
+            "starts_at": format_time(r.starts_at), "ends_at": format_time(r.ends_at),
+            "reason": r.reason, "request": r.request}
+
+
+def request_details(r: AuthorityRequest) -> dict[str, Any]:
+    """What the audit entry of a newly recorded authority request records."""
+    return {"id": r.id, "authority": r.authority, "jurisdiction": r.jurisdiction,
+            "reference": r.reference, "rooms": list(r.rooms), "demand": r.demand,
+            "received_at": format_time(r.received_at), "recorded_by": r.recorded_by}
+
+
 class Store(Protocol):
     url: str
 
@@ -51,6 +65,9 @@ class Store(Protocol):
 
     async def change_marker(self) -> object:
         """A value that changes whenever another process commits a change."""
+
+    async def wait_change(self, timeout: float) -> None:
+        """Return when a change may have been committed elsewhere, or after `timeout`."""
 
     async def create_restriction(self, draft: RestrictionDraft, actor: str,
                                  now: datetime) -> Restriction: ...

@@ -28,7 +28,7 @@ from ..policy import (
     check_revoke,
     format_time,
 )
-from .base import CountRow, TokenInfo
+from .base import CountRow, TokenInfo, request_details, restriction_details
 
 T = TypeVar("T")
 
@@ -131,6 +131,9 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
 
+    async def wait_change(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)  # other processes' commits are seen by polling
+
     async def change_marker(self) -> object:
         return await self._run(lambda: self.conn.execute("PRAGMA data_version").fetchone()[0])
 
@@ -153,7 +156,7 @@ class SqliteStore:
                      draft.request, format_time(now), actor))
                 made = self._restriction(conn, int(cur.lastrowid or 0))
                 self._audit(conn, now, actor, "restriction.create", f"restriction/{made.id}",
-                            _restriction_details(made))
+                            restriction_details(made))
                 return made
         return await self._run(write)
 
@@ -200,10 +203,8 @@ class SqliteStore:
                      json.dumps(draft.rooms), draft.demand, format_time(draft.received_at),
                      format_time(now), actor))
                 made = self._request(conn, int(cur.lastrowid or 0))
-                details = made.as_json()
-                del details["restrictions"], details["outcome"], details["note"]
-                del details["decided_at"], details["decided_by"]
-                self._audit(conn, now, actor, "request.record", f"request/{made.id}", details)
+                self._audit(conn, now, actor, "request.record", f"request/{made.id}",
+                            request_details(made))
                 return made
         return await self._run(write)
 
@@ -330,8 +331,3 @@ def _audit_of(row: sqlite3.Row) -> AuditEntry:
     return AuditEntry(row["seq"], row["at"], row["actor"], row["action"], row["subject"],
                       json.loads(row["details"]), row["prev_hash"], row["hash"])
 
-
-def _restriction_details(r: Restriction) -> dict[str, Any]:
-    return {"rooms": list(r.rooms), "countries": list(r.countries), "mode": r.mode,
-            "starts_at": format_time(r.starts_at), "ends_at": format_time(r.ends_at),
-            "reason": r.reason, "request": r.request}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PostgresServer
 from tests.support.service import JoingateService
 
 
@@ -12,3 +13,10 @@ from tests.support.service import JoingateService
 def service(tmp_path: Path) -> Iterator[JoingateService]:
     with JoingateService(tmp_path / "svc") as svc:
         yield svc
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take a fresh database each."""
+    with PostgresServer() as server:
+        yield server

@@ -1,0 +1,145 @@
+"""One contract, every backend: the same tests against SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from joingate import actions
+from joingate.audit import verify
+from joingate.errors import Conflict, InvalidInput, NotFound
+from joingate.store import Store, open_store
+from joingate.store.base import CountRow, hash_token
+from tests.support.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'contract.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = open_store(store_url)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def request_fields(**over: Any) -> dict[str, Any]:
+    return {"authority": "Ministry", "jurisdiction": "CN", "reference": "R1",
+            "rooms": ["june4-a", "june4-b"], "demand": "end them", **over}
+
+
+async def test_restriction_roundtrip(store: Store) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    made = await actions.add_restriction(store, {
+        "rooms": ["June4-A", "t/room"], "countries": ["cn", "HK"], "reason": "policy",
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=2)).isoformat()},
+        "tester")
+    assert made.rooms == ("june4-a", "t/room") and made.countries == ("CN", "HK")
+    assert made.starts_at == start and made.ends_at == start + timedelta(hours=2)
+    assert made.created_by == "tester" and made.request is None and made.mode == "block"
+    assert await store.get_restriction(made.id) == made
+    second = await actions.add_restriction(store, {"rooms": ["*"], "countries": ["US"],
+                                                   "mode": "allow-only", "reason": "p"}, "t")
+    assert second.id > made.id
+    assert [r.id for r in await store.list_restrictions()] == [made.id, second.id]
+    with pytest.raises(NotFound):
+        await store.get_restriction(999)
+
+
+async def test_revoke(store: Store) -> None:
+    made = await actions.add_restriction(store, {"rooms": ["a"], "countries": ["CN"],
+                                                 "reason": "r"}, "t")
+    with pytest.raises(InvalidInput):
+        await actions.revoke_restriction(store, made.id, " ", "t")
+    revoked = await actions.revoke_restriction(store, made.id, "lifted", "ops")
+    assert revoked.revoked_by == "ops" and revoked.revoke_reason == "lifted"
+    assert revoked.state(datetime.now(UTC)) == "revoked"
+    with pytest.raises(Conflict):
+        await actions.revoke_restriction(store, made.id, "again", "t")
+    with pytest.raises(NotFound):
+        await actions.revoke_restriction(store, 4242, "x", "t")
+
+
+async def test_requests_and_their_restrictions(store: Store) -> None:
+    req = await actions.add_request(store, request_fields(), "t")
+    assert req.outcome is None and req.rooms == ("june4-a", "june4-b")
+    made = await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
+                                                 "request": req.id, "reason": "R1"}, "t")
+    decided = await actions.decide_request(store, req.id, "partially", "one meeting", "t")
+    assert decided.outcome == "partially" and decided.restrictions == (made.id,)
+    assert decided.decided_by == "t" and decided.decided_at is not None
+    with pytest.raises(Conflict):
+        await actions.decide_request(store, req.id, "refused", "x", "t")
+    assert [r.restrictions for r in await store.list_requests()] == [(made.id,)]
+    assert await store.get_request(req.id) == decided
+
+
+async def test_tokens_are_stored_as_hashes(store: Store) -> None:
+    await actions.create_token(store, "prosody", "plugin", "t", "jg_secret")
+    tokens = await store.tokens()
+    assert dict(tokens) == {hash_token("jg_secret"): tokens[hash_token("jg_secret")]}
+    assert tokens[hash_token("jg_secret")].scope == "plugin"
+    with pytest.raises(Conflict):
+        await actions.create_token(store, "prosody", "admin", "t", "jg_other")
+
+
+async def test_counts_add_up_and_filter_by_day(store: Store) -> None:
+    rows = [CountRow("2026-06-03", 0, "CN", "allowed", 2),
+            CountRow("2026-06-04", 1, "CN", "refused", 3),
+            CountRow("2026-06-04", 1, "", "refused", 1)]
+    await store.add_counts(rows)
+    await store.add_counts([CountRow("2026-06-04", 1, "CN", "refused", 4)])
+    got = await store.counts("2026-06-04", "2026-06-04")
+    assert sorted((r.country, r.n) for r in got) == [("", 1), ("CN", 7)]
+    assert len(await store.counts(None, None)) == 3
+
+
+async def test_audit_chain_and_checkpoints(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert await store.add_checkpoint(now) is None  # nothing to checkpoint
+    req = await actions.add_request(store, request_fields(), "t")
+    await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
+                                          "request": req.id, "reason": "R1"}, "t")
+    with pytest.raises(InvalidInput):  # refused writes leave no entry
+        await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN", "TW"],
+                                              "request": req.id, "reason": "R1"}, "t")
+    entries = await store.audit_entries()
+    assert [e.action for e in entries] == ["request.record", "restriction.create"]
+    assert verify(entries) is None
+    first = await store.add_checkpoint(now)
+    assert first is not None and first.size == 2 and first.head == entries[-1].hash
+    assert await store.add_checkpoint(now) is None  # unchanged log: no new checkpoint
+    assert await store.checkpoints() == [first]
+
+
+async def test_change_marker_sees_other_connections(store: Store, store_url: str) -> None:
+    before = await store.change_marker()
+    other = open_store(store_url)
+    await other.open()
+    try:
+        await actions.add_restriction(other, {"rooms": ["a"], "countries": ["CN"],
+                                              "reason": "r"}, "t")
+    finally:
+        await other.close()
+    assert await store.change_marker() != before
+
+
+async def test_wait_change_returns_within_timeout(store: Store) -> None:
+    import time
+    started = time.monotonic()
+    await store.wait_change(0.2)
+    assert time.monotonic() - started < 2
+
+

@@ -1,0 +1,80 @@
+"""A real PostgreSQL server (Debian's packages) in a temporary directory, for tests.
+
+initdb + pg_ctl on a free port on 127.0.0.1 with trust auth; as root it runs as the
+`postgres` system user (PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from .service import free_port
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if found:
+        return found[-1]
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+    return path
+
+
+class PostgresServer:
+    def __init__(self, workdir: Path | None = None):
+        # Its own directory under /tmp: as root the server runs as `postgres`, which cannot
+        # enter pytest's root-only temporary directories.
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="joingate-pg-"))
+        self.data = self.workdir / "pgdata"
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+        self.log = self.workdir / "postgres.log"
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {done.stderr or done.stdout}")
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        if not self.data.exists():
+            self._run(_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", self.user,
+                      "--no-sync", "-E", "UTF8")
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                  "-o", f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+                  "-c fsync=on", "start")
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database; returns its postgresql:// URL."""
+        name = name or f"jg_{uuid.uuid4().hex[:12]}"
+        subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", self.user, name], check=True, capture_output=True, timeout=60)
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def __enter__(self) -> PostgresServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
