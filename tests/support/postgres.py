@@ -6,6 +6,7 @@ initdb + pg_ctl on a free port on 127.0.0.1 with trust auth; as root it runs as 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -57,9 +58,14 @@ class PostgresServer:
                   "-o", f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
                   "-c fsync=on", "start")
 
+    def stop_server(self) -> None:
+        """Stop the server, keeping its data (start() brings it back on the same port)."""
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def stop(self) -> None:
         if self.data.exists():
-            self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+            with contextlib.suppress(RuntimeError):  # already stopped
+                self.stop_server()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def create_database(self, name: str | None = None) -> str:

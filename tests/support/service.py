@@ -49,17 +49,20 @@ class JoingateService:
     token. Same port and database across stop()/start()."""
 
     def __init__(self, workdir: Path, geoip: Path | None = None, unknown: str = "allow",
-                 extra_config: str = "", env: dict[str, str] | None = None):
+                 extra_config: str = "", env: dict[str, str] | None = None,
+                 store_url: str | None = None, name: str = ""):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.geoip = geoip or write_test_mmdb(self.workdir / "test-country.mmdb")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = self.workdir / "joingate.db"
+        self.store_url = store_url or f"sqlite:///{self.db}"
+        self.name = name  # suffix of the token names, for several instances on one store
         self.config = self.workdir / "joingate.toml"
         self.config.write_text(
             f'[server]\nlisten = "127.0.0.1:{self.port}"\n'
-            f'[store]\nurl = "sqlite:///{self.db}"\npoll_interval = 0.1\n'
+            f'[store]\nurl = "{self.store_url}"\npoll_interval = 0.1\n'
             f'[geoip]\ndatabase = "{self.geoip}"\nunknown = "{unknown}"\nreload_interval = 0.5\n'
             f'[counts]\nflush_interval = 0.5\n{extra_config}')
         self.env = {**os.environ, **(env or {})}
@@ -103,9 +106,9 @@ class JoingateService:
         self.proc = None
 
     def __enter__(self) -> JoingateService:
-        self.plugin_token = self.cli("token", "create", "--name", "plugin",
+        self.plugin_token = self.cli("token", "create", "--name", f"plugin{self.name}",
                                      "--scope", "plugin").stdout.strip()
-        self.admin_token = self.cli("token", "create", "--name", "admin",
+        self.admin_token = self.cli("token", "create", "--name", f"admin{self.name}",
                                     "--scope", "admin").stdout.strip()
         self.start()
         return self
