@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from .config import Settings
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms
 from .errors import JoingateError
 from .geo import GeoReader, open_geoip
+from .metrics import LatencyHistogram
 from .policy import AuthorityRequest, Restriction, utc_now
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
@@ -92,6 +93,10 @@ class Runtime:
         self._marker: object = None
         self._live: Sequence[Restriction] = ()
         self.census = Census()
+        self.latency = LatencyHistogram()
+        # Decision counts already flushed to the store, kept for /metrics (bounded by
+        # days x restrictions x countries x outcomes).
+        self.decision_totals: Counter[tuple[int, int, str, str]] = Counter()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -251,6 +256,7 @@ class Runtime:
         except Exception:
             self.engine.counts.update(taken)
             raise
+        self.decision_totals.update(taken)
 
     def token_scope(self, token: str) -> TokenInfo | None:
         return self.tokens.get(hash_token(token))

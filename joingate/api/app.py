@@ -12,8 +12,11 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
 
 from ..errors import Forbidden, InvalidInput, Unauthorized
+from ..metrics import registry_for
 from ..policy import utc_now
 from ..service import Runtime
 from ..store.base import TokenInfo
@@ -22,6 +25,7 @@ from .errors import http_error, json_errors
 from .openapi import openapi_document
 
 RUNTIME = web.AppKey("runtime", Runtime)
+METRICS = web.AppKey("metrics", CollectorRegistry)
 JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
 _AUTHORIZE = msgspec.json.Decoder(schemas.AuthorizeIn)
@@ -63,13 +67,16 @@ def _id(request: web.Request) -> int:
 # -- plugin routes ----------------------------------------------------------------------------
 
 async def authorize(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     _auth(request, "plugin")
     body = schemas.decode(await request.read(), _AUTHORIZE)
     rt = request.app[RUNTIME]
     now = time.time()
     verdict = rt.engine.decide(body.room.lower(), body.ip, now)
     rt.engine.count(verdict, now, "allowed" if verdict.decision == "allow" else "refused")
-    return web.Response(body=_encode(verdict), content_type=JSON)
+    response = web.Response(body=_encode(verdict), content_type=JSON)
+    rt.latency.observe(time.perf_counter() - started)
+    return response
 
 
 async def authorize_batch(request: web.Request) -> web.Response:
@@ -214,6 +221,12 @@ async def readyz(request: web.Request) -> web.Response:
     return _json(body, status=200 if ready else 503)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    return web.Response(body=generate_latest(registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
@@ -235,6 +248,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/requests/{id}/decision", decide_request),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
+    ("GET", "/metrics", metrics),
     ("GET", "/openapi.json", openapi),
 ]
 
@@ -254,6 +268,7 @@ def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Applicati
     """The application. With manage_runtime, the app starts and stops the runtime itself."""
     app = web.Application(client_max_size=256 * 1024)
     app[RUNTIME] = runtime
+    app[METRICS] = registry_for(runtime)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, json_errors(handler))
     app.router.add_route("*", "/{tail:.*}", unrouted)

@@ -174,6 +174,9 @@ def openapi_document() -> dict[str, Any]:
                                {**_ok("Ready"), "503": {
                                    "description": "not ready",
                                    "content": {"application/json": {"schema": _ref("Ready")}}}})},
+        "/metrics": {"get": _op("Prometheus metrics (text exposition format)", None, {
+            "200": {"description": "metrics", "content": {"text/plain": {
+                "schema": {"type": "string"}}}}})},
         "/openapi.json": {"get": _op("This document", None,
                                      {"200": {"description": "OpenAPI document"}})},
     }
