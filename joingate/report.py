@@ -398,12 +398,12 @@ COLOURS = {"refused": "#D55E00", "removed": "#0072B2", "complied": "#D55E00",
            "partially": "#E69F00", "refused_request": "#009E73", "undecided": "#6E6E6E"}
 _LABELS = {"refused": "Refused entry", "removed": "Removed",
            "complied": "Complied", "partially": "Partially complied",
-           "refused_request": "Refused", "undecided": "Undecided"}
+           "refused_request": "Request refused", "undecided": "Undecided"}
 
 
 def _text_colour(fill: str) -> str:
-    # Dark text on the light fills, white on the dark ones (contrast above 4.5:1 either way).
-    return "#000000" if fill in ("#E69F00", "#009E73") else "#FFFFFF"
+    # Black or white, whichever keeps the number above 4.5:1 contrast on its bar.
+    return "#FFFFFF" if fill in ("#0072B2", "#6E6E6E") else "#000000"
 
 
 def _bar_chart(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, list[int]]],
@@ -469,7 +469,7 @@ def requests_chart(report: Mapping[str, Any]) -> str | None:
     for code, e in report["by_jurisdiction"].items():
         if e["requests_received"]:
             o = e["outcomes"]
-            rows.append((f"{e['name']} ({code})" if len(e["name"]) <= 24 else code,
+            rows.append((_country(code),
                          [o["complied"], o["partially"], o["refused"], o["undecided"]]))
     if not rows:
         return None
@@ -484,7 +484,10 @@ def requests_chart(report: Mapping[str, Any]) -> str | None:
 
 def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[Any]],
            numeric_from: int = 1, row_header: bool = True) -> str:
-    parts = [f"<table><caption>{escape(caption)}</caption><thead><tr>"]
+    # A wide table scrolls inside its own focusable region instead of the page.
+    parts = [f'<div class="table-wrap" role="region" tabindex="0" '
+             f'aria-label="{escape(caption)}"><table><caption>{escape(caption)}</caption>'
+             "<thead><tr>"]
     for i, h in enumerate(head):
         cls = ' class="num"' if i >= numeric_from else ""
         parts.append(f'<th scope="col"{cls}>{escape(h)}</th>')
@@ -498,7 +501,7 @@ def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[Any]],
             else:
                 parts.append(f"<td{cls}>{escape(str(cell))}</td>")
         parts.append("</tr>")
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     return "".join(parts)
 
 
