@@ -85,6 +85,7 @@ class Runtime:
         self.engine = Engine(self.geo, settings.geoip_unknown)
         self.enforcement = Enforcement()
         self.tokens: Mapping[str, TokenInfo] = {}
+        self._token_memo: dict[str, TokenInfo] = {}
         self.store_ok = False
         self.loaded = False
         self._refresh_lock = asyncio.Lock()
@@ -176,6 +177,7 @@ class Runtime:
         """Re-read restrictions and tokens from the store and rebuild the snapshot."""
         restrictions = await self.store.list_restrictions()
         self.tokens = await self.store.tokens()
+        self._token_memo = {}
         await self._rebuild(restrictions)
 
     async def _rebuild(self, restrictions: Sequence[Restriction] | None = None) -> None:
@@ -259,7 +261,14 @@ class Runtime:
         self.decision_totals.update(taken)
 
     def token_scope(self, token: str) -> TokenInfo | None:
-        return self.tokens.get(hash_token(token))
+        # Tokens seen valid are remembered in memory (never on disk) to skip hashing each
+        # call; the memo is dropped whenever the token table is reloaded.
+        found = self._token_memo.get(token)
+        if found is None:
+            found = self.tokens.get(hash_token(token))
+            if found is not None and len(self._token_memo) < 1000:
+                self._token_memo[token] = found
+        return found
 
 
 def _day(day_number: int) -> str:

@@ -25,22 +25,26 @@ def error_response(status: int, code: str, message: str, field: str | None) -> w
 
 def json_errors(handler: Handler) -> Handler:
     """Wrap a handler so that every error leaves as the contract's JSON error body."""
+    name = getattr(handler, "__name__", "handler")
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except JoingateError as exc:
-            return error_response(exc.http_status, exc.code, exc.message, exc.field)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return http_error(exc.status, exc.reason)
-        except Exception:
-            # Log the route only: bodies carry participant addresses.
-            log.exception("unhandled error on %s %s", request.method,
-                          getattr(handler, "__name__", "handler"))
-            return error_response(500, "internal", "internal error", None)
-    wrapped.__name__ = getattr(handler, "__name__", "handler")
+        except Exception as exc:
+            return response_for(exc, name)
+    wrapped.__name__ = name
     return wrapped
+
+
+def response_for(exc: Exception, route: str) -> web.Response:
+    """The JSON error response for any exception a handler raised."""
+    if isinstance(exc, JoingateError):
+        return error_response(exc.http_status, exc.code, exc.message, exc.field)
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        return http_error(exc.status, exc.reason)
+    # Log the route only: bodies carry participant addresses.
+    log.error("unhandled error on %s", route, exc_info=exc)
+    return error_response(500, "internal", "internal error", None)
 
 
 def http_error(status: int, reason: str) -> web.Response:
