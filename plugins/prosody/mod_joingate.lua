@@ -113,11 +113,13 @@ local enforcement_generation = 0;
 
 -- Complaints about the service are logged at most once a minute each, not once per join.
 local last_complaint = {};
-local function complain(key, fmt, ...)
+local function complain(key, err, fmt, ...)
 	local now = time_now();
 	if (last_complaint[key] or 0) + 60 <= now then
 		last_complaint[key] = now;
-		module:log("warn", fmt, ...);
+		-- A refused token is a configuration error, not an outage.
+		local level = err and err:match("^HTTP status 40[13]") and "error" or "warn";
+		module:log(level, fmt, ...);
 	end
 end
 
@@ -165,6 +167,8 @@ local function call(method, path, body, limit)
 		return nil, "no answer within " .. limit .. " s";
 	elseif type(result_code) ~= "number" or result_code == 0 then
 		return nil, "connection failed: " .. tostring(result_body);
+	elseif result_code == 401 or result_code == 403 then
+		return nil, "HTTP status " .. result_code .. " (check joingate_token)";
 	elseif result_code ~= 200 then
 		return nil, "HTTP status " .. result_code;
 	end
@@ -250,7 +254,7 @@ module:hook("muc-occupant-pre-join", function (event)
 	local decision, err = authorize(room_name, ip);
 	if not decision then
 		measure_service_errors();
-		complain("authorize", "joingate did not answer a join check: %s", err);
+		complain("authorize", err, "joingate did not answer a join check: %s", err);
 		if fallback(fail_mode, room_name, err) == false then
 			return refuse(event, util.UNAVAILABLE_TEXT);
 		end
@@ -321,7 +325,7 @@ local function sweep(changed)
 		end
 		if not results then
 			measure_service_errors();
-			complain("sweep", "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
+			complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
 			return false;
 		end
 		for i, decision in ipairs(results) do
@@ -390,7 +394,7 @@ local function enforcement_loop()
 				measure_service_errors();
 				connected = false;
 				failures = failures + 1;
-				complain("enforcement", "joingate enforcement feed unavailable (%s); retrying in %d s",
+				complain("enforcement", err, "joingate enforcement feed unavailable (%s); retrying in %d s",
 					err, util.backoff(failures));
 				sleep(util.backoff(failures));
 			else

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prosody.harness import LuaValue, ProsodyServer
+from tests.prosody.harness import DISABLED, READY, LuaValue, ProsodyServer
 from tests.prosody.xmpp import BoshParticipant, Participant
 from tests.support.geodb import write_test_mmdb
 from tests.support.service import JoingateService
@@ -56,7 +56,8 @@ def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
         for key, value in options.items():
             joingate[f"joingate_{key}"] = value
         server = ProsodyServer(tmp_path / f"prosody{len(servers)}", joingate=joingate,
-                               trusted_proxies=trusted_proxies)
+                               trusted_proxies=trusted_proxies,
+                               ready_text=READY if url is not None else DISABLED)
         servers.append(server)
         if start:
             server.start()
@@ -90,6 +91,13 @@ class Crowd:
             await p.connect()
             out.append(p)
         return out
+
+    async def account(self, server: ProsodyServer, address: str, jid: str) -> Participant:
+        """A participant logged in with an account (e.g. focus@auth.localhost)."""
+        p = Participant(server.c2s_port, address, jid=jid)
+        self.clients.append(p)
+        await p.connect()
+        return p
 
     async def bosh(self, server: ProsodyServer, source_ip: str,
                    forwarded_for: str | None = None) -> BoshParticipant:

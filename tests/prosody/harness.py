@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugins" / "prosody"
 DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
+AUTH_DOMAIN = "auth.localhost"
+RECORDER_DOMAIN = "recorder.localhost"
+READY = "joingate gate active"
+DISABLED = "the join gate is DISABLED"
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
 
 LuaValue = str | int | float | bool | Sequence["LuaValue"] | None
@@ -53,6 +57,7 @@ class ProsodyServer:
         joingate: Mapping[str, LuaValue],
         trusted_proxies: Sequence[str] = ("127.0.0.2",),
         load_plugin: bool = True,
+        ready_text: str = READY,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +70,7 @@ class ProsodyServer:
         self.joingate = dict(joingate)
         self.trusted_proxies = list(trusted_proxies)
         self.load_plugin = load_plugin
+        self.ready_text = ready_text
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -99,6 +105,16 @@ statistics = "internal"
 VirtualHost {lua(DOMAIN)}
 \tauthentication = "anonymous"
 
+-- Jitsi-like service accounts (focus@auth..., jibri@auth..., recorder@recorder...): any
+-- password is accepted, which is fine for a test server bound to 127.0.0.1.
+VirtualHost {lua(AUTH_DOMAIN)}
+\tauthentication = "insecure"
+\tinsecure_open_authentication = "Yes please, I know what I'm doing!"
+
+VirtualHost {lua(RECORDER_DOMAIN)}
+\tauthentication = "insecure"
+\tinsecure_open_authentication = "Yes please, I know what I'm doing!"
+
 Component {lua(MUC_DOMAIN)} "muc"
 \tmodules_enabled = {muc_modules}
 \tmuc_room_locking = false
@@ -132,7 +148,7 @@ Component {lua(MUC_DOMAIN)} "muc"
     def _plugin_ready(self) -> bool:
         if not self.load_plugin:
             return True
-        return "joingate gate active" in self.log()
+        return self.ready_text in self.log()
 
     def stop(self) -> None:
         if self.proc is None:

@@ -133,8 +133,10 @@ class PresenceLog:
 class _BoundClient(slixmpp.ClientXMPP):  # type: ignore[misc]
     """slixmpp cannot choose a source address; this overrides only its connection step."""
 
-    def __init__(self, source_ip: str) -> None:
-        super().__init__(DOMAIN, "")  # no username: SASL ANONYMOUS
+    def __init__(self, source_ip: str, jid: str | None = None) -> None:
+        # No username: SASL ANONYMOUS. With a username: PLAIN, any password (test hosts).
+        super().__init__(jid or DOMAIN, "secret" if jid else "")
+        self.plugin["feature_mechanisms"].unencrypted_plain = True  # the test server has no TLS
         self.source_ip = source_ip
         self.enable_direct_tls = False
         self.enable_starttls = False
@@ -174,11 +176,12 @@ _nicks = itertools.count(1)
 class Participant:
     """One person in a meeting, connecting from `source_ip`."""
 
-    def __init__(self, c2s_port: int, source_ip: str, nick: str | None = None) -> None:
+    def __init__(self, c2s_port: int, source_ip: str, nick: str | None = None,
+                 jid: str | None = None) -> None:
         self.c2s_port = c2s_port
         self.source_ip = source_ip
         self.nick = nick or f"p{next(_nicks)}"
-        self.client = _BoundClient(source_ip)
+        self.client = _BoundClient(source_ip, jid)
         self.rooms: set[str] = set()
 
     @property
@@ -345,6 +348,17 @@ class BoshParticipant:
             hit = await self._until(answer, timeout)
         info = parse_presence(hit)
         return JoinResult(info.type != "error", info, time.monotonic() - t0)
+
+    async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
+        own = f"{room_jid(room)}/{self.nick}"
+
+        def removal(reply: ET.Element) -> ET.Element | None:
+            for p in reply.findall(f"{{{NS_CLIENT}}}presence"):
+                if p.get("from") == own and p.get("type") == "unavailable":
+                    return p
+            return None
+
+        return parse_presence(await self._until(removal, timeout))
 
     async def close(self) -> None:
         if self.session is not None:

@@ -1,0 +1,102 @@
+-- Unit tests for plugins/prosody/joingate_util.lib.lua, run with Prosody's own interpreter
+-- (lua5.4) by tests/prosody/test_lua.py. Prints one line per failure and exits non-zero.
+local util = dofile(arg[1]);
+
+local failures, count = 0, 0;
+local function check(name, got, want)
+	count = count + 1;
+	if got ~= want then
+		failures = failures + 1;
+		print(("FAIL %s: got %s, want %s"):format(name, tostring(got), tostring(want)));
+	end
+end
+
+-- room names
+check("plain", util.room_name("june4@conference.example"), "june4");
+check("lower", util.room_name("June4@conference.example"), "june4");
+check("tenant", util.room_name("[acme]june4@conference.example"), "acme/june4");
+check("tenant lower", util.room_name("[ACME]Room@conference.example"), "acme/room");
+check("escaped", util.room_name("my\\20room@conference.example"), "my room");
+check("escaped at", util.room_name("a\\40b@conference.example"), "a@b");
+check("no node", util.room_name("conference.example"), nil);
+check("not string", util.room_name(nil), nil);
+check("brackets only", util.room_name("[]x@c.example"), "[]x");
+
+-- globs
+local m = util.glob_matcher({ "focus@auth.*", "*@recorder.*", "__jicofo-health-check*" });
+check("focus", m("focus@auth.meet.example"), true);
+check("focus case", m("Focus@Auth.meet.example"), true);
+check("focus other host", m("focus@meet.example"), false);
+check("focus prefix", m("focusx@auth.meet.example"), false);
+check("recorder any", m("anyone@recorder.meet.example"), true);
+check("health", m("__jicofo-health-check-12ab"), true);
+check("dot literal", util.glob_matcher({ "a.b" })("axb"), false);
+check("percent literal", util.glob_matcher({ "a%d" })("a%d"), true);
+check("nil subject", m(nil), false);
+local _, rejected = util.glob_matcher({ "ok", 5, "" });
+check("rejected", #rejected, 2);
+
+-- addresses
+check("v4", util.normalize_ip("192.0.2.1"), "192.0.2.1");
+check("mapped", util.normalize_ip("::ffff:192.0.2.1"), "192.0.2.1");
+check("mapped upper", util.normalize_ip("::FFFF:192.0.2.1"), "192.0.2.1");
+check("v6", util.normalize_ip("2001:db8::1"), "2001:db8::1");
+check("empty", util.normalize_ip(""), nil);
+
+-- decisions: garbage never counts as allow
+local d = util.parse_decision({ decision = "deny", country = "cn", restriction = 3, message = "No." });
+check("deny", d.allow, false);
+check("deny country", d.country, "CN");
+check("deny message", util.refusal_text(d), "No.");
+check("allow", util.parse_decision({ decision = "allow" }).allow, true);
+check("maybe", util.parse_decision({ decision = "maybe" }), nil);
+check("missing", util.parse_decision({}), nil);
+check("not table", util.parse_decision("allow"), nil);
+local null = setmetatable({}, { __tostring = function () return "null"; end });
+local d2 = util.parse_decision({ decision = "deny", country = null, restriction = null, message = "" });
+check("null country", d2.country, nil);
+check("fallback text", util.refusal_text(d2), "Participants from your location cannot join this meeting.");
+check("country text", util.refusal_text({ country = "CN" }),
+	"Participants located in CN cannot join this meeting.");
+
+-- batch
+local b = util.parse_batch({ results = { { decision = "allow" }, { decision = "deny" } } }, 2);
+check("batch 2", b and b[2].allow, false);
+check("batch short", util.parse_batch({ results = { { decision = "allow" } } }, 2), nil);
+check("batch long", util.parse_batch({ results = { { decision = "allow" }, { decision = "allow" } } }, 1), nil);
+check("batch bad", util.parse_batch({ results = { { decision = "x" } } }, 1), nil);
+
+-- enforcement
+local e = util.parse_enforcement({ epoch = 1795576954712, rooms = { "*" }, restricted = { "June4" } });
+check("epoch", e.epoch, 1795576954712);
+check("rooms", e.rooms["*"], true);
+check("restricted lower", e.restricted["june4"], true);
+check("neg epoch", util.parse_enforcement({ epoch = -1, rooms = {}, restricted = {} }), nil);
+check("frac epoch", util.parse_enforcement({ epoch = 1.5, rooms = {}, restricted = {} }), nil);
+check("bad rooms", util.parse_enforcement({ epoch = 1, rooms = { 1 }, restricted = {} }), nil);
+check("no restricted", util.parse_enforcement({ epoch = 1, rooms = {} }), nil);
+
+-- fail modes
+local set = { june4 = true };
+check("open", util.fallback_allows("open", set, "june4"), true);
+check("closed", util.fallback_allows("closed", set, "picnic"), false);
+check("restricted hit", util.fallback_allows("restricted", set, "june4"), false);
+check("restricted miss", util.fallback_allows("restricted", set, "picnic"), true);
+check("restricted all", util.fallback_allows("restricted", { ["*"] = true }, "picnic"), false);
+check("restricted nil set", util.fallback_allows("restricted", nil, "picnic"), true);
+
+-- back-off, chunks, URLs
+check("backoff 0", util.backoff(0), 0);
+check("backoff 1", util.backoff(1), 1);
+check("backoff 3", util.backoff(3), 4);
+check("backoff cap", util.backoff(50), 30);
+local chunks = util.chunks({ 1, 2, 3, 4, 5 }, 2);
+check("chunks", #chunks, 3);
+check("chunk last", chunks[3][1], 5);
+check("no chunks", #util.chunks({}, 1000), 0);
+check("url slash", util.base_url("http://127.0.0.1:8750/"), "http://127.0.0.1:8750");
+check("url scheme", util.base_url("ftp://x"), nil);
+check("url nil", util.base_url(nil), nil);
+
+print(("%d checks, %d failures"):format(count, failures));
+os.exit(failures == 0 and 0 or 1);

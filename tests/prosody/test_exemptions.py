@@ -1,0 +1,96 @@
+"""Jitsi's service occupants and health-check rooms are never gated or removed, and the plugin
+never writes an address to the log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.harness import AUTH_DOMAIN, RECORDER_DOMAIN, ProsodyServer
+from tests.support.geodb import address
+from tests.support.service import JoingateService
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+SERVICE_ACCOUNTS = [f"focus@{AUTH_DOMAIN}", f"jibri@{AUTH_DOMAIN}", f"jigasi@{AUTH_DOMAIN}",
+                    f"transcriber@{AUTH_DOMAIN}", f"recorder@{RECORDER_DOMAIN}"]
+
+
+async def test_service_occupants_are_never_gated_or_removed(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    # Every service account connects from a mainland address, the worst case.
+    accounts = [await crowd.account(prosody, address("CN", 90 + i), jid)
+                for i, jid in enumerate(SERVICE_ACCOUNTS)]
+    (person,) = await crowd.connect(prosody, address("CN", 99))
+    for a in accounts:
+        assert (await a.join("june4")).joined
+    assert (await person.join("june4")).joined
+
+    # A policy for all meetings: the person is removed, the service occupants stay.
+    status, _ = service.api("POST", "/v1/restrictions", {"rooms": ["*"], "countries": ["CN"],
+                                                         "reason": "operator policy"})
+    assert status == 201
+    await person.wait_removed("june4")
+    await accounts[0].presences.wait_for(
+        lambda i: i.nick == person.nick and i.type == "unavailable")
+    for a in accounts:
+        with pytest.raises(TimeoutError):
+            await a.wait_removed("june4", timeout=0.2)
+    # And they can still enter any meeting (Jicofo must be able to create rooms).
+    for a in accounts:
+        assert (await a.join("another-meeting")).joined
+    assert not (await person.join("another-meeting")).joined
+
+
+async def test_health_check_rooms_are_not_gated(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
+    await prosody.until_log("1 restricted")
+    (person,) = await crowd.connect(prosody, address("CN", 96))
+    assert (await person.join("__jicofo-health-check-1b2c3d")).joined
+    assert not (await person.join("june4")).joined
+
+
+async def test_exemption_lists_are_configurable(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
+    server = make_prosody(service.url, service.plugin_token,
+                          exempt_jids=[f"bot@{AUTH_DOMAIN}"], exempt_rooms=["lobby-*"])
+    await server.until_log("1 restricted")
+    bot = await crowd.account(server, address("CN", 95), f"bot@{AUTH_DOMAIN}")
+    focus = await crowd.account(server, address("CN", 94), f"focus@{AUTH_DOMAIN}")
+    (person,) = await crowd.connect(server, address("CN", 93))
+    assert (await bot.join("june4")).joined
+    assert not (await focus.join("june4")).joined  # the defaults were replaced
+    assert (await person.join("lobby-june4")).joined
+    assert not (await person.join("__jicofo-health-check-x")).joined
+
+
+IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+
+
+async def test_plugin_log_names_room_and_country_never_an_address(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    await prosody.until_log("1 restricted")
+    cn, us, cn2 = await crowd.connect(prosody, address("CN", 92), address("US", 92),
+                                      address("CN", 91))
+    assert not (await cn.join("june4")).joined
+    assert (await us.join("june4")).joined
+    assert (await cn2.join("vigil")).joined
+    service.api("POST", "/v1/restrictions", {"rooms": ["vigil"], "countries": ["CN"],
+                                             "reason": "order"})
+    await cn2.wait_removed("vigil")
+    service.stop()
+    (late,) = await crowd.connect(prosody, address("CN", 90))
+    assert not (await late.join("june4")).joined  # fail mode restricted
+
+    lines = prosody.plugin_log_lines()
+    text = "\n".join(lines)
+    assert "Join to june4 refused (country CN" in text
+    assert "Removed a participant from vigil (country CN" in text
+    assert "refused without an answer from joingate" in text
+    leaked = [line for line in lines if IPV4.search(line) or "::" in line.split("\t", 2)[-1]]
+    assert not leaked, leaked

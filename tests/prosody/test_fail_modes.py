@@ -1,0 +1,84 @@
+"""Every fail mode, with the service stopped, never answering, and answering garbage.
+
+The plugin first learns from the real service that "june4" is restricted and "picnic" is not;
+then the fault starts. A join must be decided within joingate_timeout plus a small margin.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.faults import GARBAGE, fault_server
+from tests.prosody.harness import ProsodyServer
+from tests.prosody.xmpp import JoinResult
+from tests.support.geodb import address
+from tests.support.service import JoingateService
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+TIMEOUT = 0.3
+MARGIN = 0.5  # scheduling, one TCP connect, Prosody's timer granularity
+UNAVAILABLE = "join check is unavailable"
+
+# mode -> (US joins restricted june4, US joins picnic, CN joins june4)
+EXPECTED = {
+    "open": (True, True, True),
+    "closed": (False, False, False),
+    "restricted": (False, True, False),
+}
+
+
+async def start_learned(service: JoingateService, make_prosody: ProsodyFactory,
+                        mode: str) -> ProsodyServer:
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    server = make_prosody(service.url, service.plugin_token, fail_mode=mode, timeout=TIMEOUT)
+    await server.until_log("1 restricted")
+    return server
+
+
+async def check_joins(server: ProsodyServer, crowd: Crowd, mode: str, host: int,
+                      hangs: bool = False) -> None:
+    us1, us2, cn = await crowd.connect(server, address("US", host), address("US", host + 1),
+                                       address("CN", host))
+    results: list[JoinResult] = [await us1.join("june4"), await us2.join("picnic"),
+                                 await cn.join("june4")]
+    assert tuple(r.joined for r in results) == EXPECTED[mode], results
+    for r in results:
+        assert r.seconds < TIMEOUT + MARGIN, r
+        if hangs:  # the plugin did ask, and gave up at its timeout
+            assert r.seconds >= TIMEOUT * 0.9, r
+        if not r.joined:
+            assert r.presence.error_condition == "not-allowed"
+            assert r.error_text is not None and UNAVAILABLE in r.error_text
+
+
+@pytest.mark.parametrize("mode", ["open", "closed", "restricted"])
+async def test_service_stopped(service: JoingateService, make_prosody: ProsodyFactory,
+                               crowd: Crowd, mode: str) -> None:
+    server = await start_learned(service, make_prosody, mode)
+    service.stop()
+    await check_joins(server, crowd, mode, 50)
+
+    # It comes back: the feed reconnects (after its back-off) and real decisions resume.
+    mark = server.log_mark()
+    service.start()
+    await server.until_log("joingate enforcement feed connected", after=mark, timeout=40)
+    us, cn = await crowd.connect(server, address("US", 60), address("CN", 60))
+    assert (await us.join("june4")).joined
+    refused = await cn.join("june4")
+    assert not refused.joined and "CN" in (refused.error_text or "")
+
+
+@pytest.mark.parametrize("mode", ["open", "closed", "restricted"])
+@pytest.mark.parametrize("fault", ["hang", *GARBAGE])
+async def test_service_faulty(service: JoingateService, make_prosody: ProsodyFactory,
+                              crowd: Crowd, mode: str, fault: str) -> None:
+    server = await start_learned(service, make_prosody, mode)
+    # The restricted list survives a Prosody restart (it is kept in Prosody's storage), so a
+    # Prosody that comes up while the service misbehaves still knows which rooms to protect.
+    server.stop()
+    async with fault_server(fault) as url:
+        server.joingate["joingate_url"] = url
+        server.start()
+        await check_joins(server, crowd, mode, 70, hangs=fault == "hang")

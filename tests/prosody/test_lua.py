@@ -1,0 +1,35 @@
+"""The plugin's pure helper under Prosody's own interpreter, and luacheck over the plugin."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.prosody.harness import PLUGIN_DIR
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+HERE = PLUGIN_DIR.parents[1] / "tests" / "prosody" / "lua"
+
+
+@pytest.mark.parametrize("interpreter", ["lua5.4"])
+def test_helper_unit_tests(interpreter: str) -> None:
+    lua = shutil.which(interpreter)
+    if lua is None:
+        pytest.fail(f"{interpreter} is missing (it comes with Debian's prosody package)")
+    result = subprocess.run([lua, str(HERE / "test_joingate_util.lua"),
+                             str(PLUGIN_DIR / "joingate_util.lib.lua")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 failures" in result.stdout
+
+
+def test_luacheck_clean() -> None:
+    luacheck = shutil.which("luacheck")
+    if luacheck is None:
+        pytest.fail("luacheck is missing: apt-get install lua-check")
+    result = subprocess.run([luacheck, "--formatter", "plain", "."], cwd=PLUGIN_DIR,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
