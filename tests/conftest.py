@@ -1,4 +1,5 @@
-"""Suite-wide rules: with JOINGATE_STRICT_TESTS=1 (scripts/test.sh, CI) a skipped test fails."""
+"""Suite-wide rules: with JOINGATE_STRICT_TESTS=1 (scripts/test.sh, CI) a skipped test fails;
+the privacy scan (tests/test_privacy_scan.py) runs after every other test."""
 
 from __future__ import annotations
 
@@ -16,3 +17,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
     if os.environ.get("JOINGATE_STRICT_TESTS") == "1" and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped in a strict run (nothing may be skipped): {report.longrepr}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    last = [i for i in items if i.nodeid.startswith("tests/test_privacy_scan.py")]
+    items[:] = [i for i in items if i not in last] + last

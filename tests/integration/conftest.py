@@ -16,7 +16,9 @@ def service(tmp_path: Path) -> Iterator[JoingateService]:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server for the session; tests take a fresh database each."""
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take a fresh database each. Its
+    databases are dumped into the run's temporary directory for the privacy scan."""
     with PostgresServer() as server:
         yield server
+        (tmp_path_factory.getbasetemp() / "postgres-dump.sql").write_text(server.dump_all())

@@ -75,6 +75,12 @@ class PostgresServer:
                         "-U", self.user, name], check=True, capture_output=True, timeout=60)
         return self.url(name)
 
+    def dump_all(self) -> str:
+        """Every database as SQL text (pg_dumpall)."""
+        return subprocess.run([_bin("pg_dumpall"), "-h", "127.0.0.1", "-p", str(self.port),
+                               "-U", self.user], check=True, capture_output=True, text=True,
+                              timeout=120).stdout
+
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 

@@ -1,0 +1,55 @@
+"""Find participant addresses in files: the privacy scan's pure part."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+# Participants in the suites join from these (tests/support/geodb.py): 127.0.1.0/24 to
+# 127.0.9.0/24 and the two documentation IPv6 prefixes. 127.0.0.1 is the servers' own address.
+PARTICIPANT_NETS = [ipaddress.ip_network(n) for n in (
+    "127.0.1.0/24", "127.0.2.0/24", "127.0.3.0/24", "127.0.4.0/24", "127.0.5.0/24",
+    "127.0.6.0/24", "127.0.7.0/24", "127.0.8.0/24", "127.0.9.0/24",
+    "2001:db8:1::/48", "2001:db8:2::/48")]
+IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
+IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*)")
+# Prosody's own log lines may name a client's address (its c2s module does, at debug level);
+# those are Prosody's, configured by the operator. Lines from joingate's module are ours.
+PROSODY_LOG = re.compile(r"prosody.*\.log$|\.log$")
+
+
+def participant_addresses(data: bytes) -> set[str]:
+    found: set[str] = set()
+    for match in IPV4.findall(data) + IPV6.findall(data):
+        text = match.decode("ascii", "replace")
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if any(addr in net for net in PARTICIPANT_NETS):
+            found.add(text)
+    return found
+
+
+def ours(path: Path, data: bytes) -> bytes:
+    """The part of a file that joingate is responsible for."""
+    if path.name.startswith("prosody") and path.suffix == ".log":
+        return b"\n".join(line for line in data.splitlines() if b"joingate" in line)
+    return data
+
+
+def scan(root: Path) -> Iterator[tuple[Path, set[str]]]:
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path.suffix == ".mmdb":
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        hits = participant_addresses(ours(path, data))
+        if hits:
+            yield path, hits

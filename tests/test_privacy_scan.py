@@ -1,0 +1,30 @@
+"""Runs last (see conftest.py): every file the suite produced holds no participant address.
+
+It scans pytest's temporary directory of this run (joingate databases, configs, logs, Prosody
+data and joingate's lines in Prosody's logs, reports, dumps of the PostgreSQL databases) and
+test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.privacy import participant_addresses, scan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_scanner_finds_addresses() -> None:
+    assert participant_addresses(b'{"ip": "127.0.1.10"} ::ffff:127.0.2.3 2001:db8:1::7') == \
+        {"127.0.1.10", "127.0.2.3", "::ffff:127.0.2.3", "2001:db8:1::7"}
+    assert participant_addresses(b"listen 127.0.0.1:8750 version 1.2.3.4.5") == set()
+
+
+def test_no_participant_address_in_any_file_the_suite_wrote(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    roots = [tmp_path_factory.getbasetemp(), ROOT / "test-artifacts"]
+    leaks = {str(path): sorted(hits) for root in roots if root.exists()
+             for path, hits in scan(root)}
+    assert leaks == {}
