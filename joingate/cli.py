@@ -375,3 +375,31 @@ def audit_checkpoint(config: str | None) -> None:
     if not checkpoints:
         _fail("the audit log is empty: nothing to checkpoint", 1)
     _print_json(checkpoints[-1].as_json())
+
+
+# -- transparency report --------------------------------------------------------------------
+
+@main.command("report")
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md",
+              show_default=True, help="json: the document GET /v1/report returns; html: a "
+              "standalone page with charts.")
+@click.option("--since", help="First day, YYYY-MM-DD (UTC); default: the start of the record.")
+@click.option("--until", help="Last day, included, YYYY-MM-DD (UTC); default: today.")
+@config_option
+@json_option
+def report_command(fmt: str, since: str | None, until: str | None, config: str | None,
+                   as_json: bool) -> None:
+    """The transparency report for a period: requests, outcomes, restrictions, participants
+    refused and removed by country, the audit checkpoint."""
+    from .report import parse_period, render_html, render_markdown
+    from .web.routes import load_report, stylesheet
+
+    with _errors():  # bad dates: exit 2 before the store is opened
+        parse_period(since, until, utc_now())
+    data = _with_store(config, lambda s: load_report(s, since, until))
+    if as_json or fmt == "json":
+        _print_json(data)
+    elif fmt == "html":
+        click.echo(render_html(data, stylesheet()), nl=False)
+    else:
+        click.echo(render_markdown(data), nl=False)

@@ -334,7 +334,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     add("")
     if report["by_jurisdiction"]:
         add("| Jurisdiction | Requests | Meetings named | Complied | Partially | Refused | "
-            "Undecided | Restrictions created | Countries restricted | Refused | Removed |")
+            "Undecided | Restrictions created | Countries restricted | Participants refused | "
+            "Participants removed |")
         add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
         for code, e in report["by_jurisdiction"].items():
             o = e["outcomes"]

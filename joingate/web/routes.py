@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from aiohttp import web
@@ -31,7 +31,6 @@ from ..report import (
     parse_period,
     render_html_fragment,
 )
-from ..service import Runtime
 from ..store import Store
 from ..store.base import hash_token
 from .security import (
@@ -45,6 +44,9 @@ from .security import (
     new_secret,
     same_secret,
 )
+
+if TYPE_CHECKING:  # the CLI imports load_report without the service's dependencies
+    from ..service import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HTML = "text/html"
