@@ -20,5 +20,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    last = [i for i in items if i.nodeid.startswith("tests/test_privacy_scan.py")]
+    last = [i for i in items if "test_privacy_scan.py" in i.nodeid]
     items[:] = [i for i in items if i not in last] + last

@@ -15,9 +15,7 @@ PARTICIPANT_NETS = [ipaddress.ip_network(n) for n in (
     "2001:db8:1::/48", "2001:db8:2::/48")]
 IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
 IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*)")
-# Prosody's own log lines may name a client's address (its c2s module does, at debug level);
-# those are Prosody's, configured by the operator. Lines from joingate's module are ours.
-PROSODY_LOG = re.compile(r"prosody.*\.log$|\.log$")
+TOKEN = re.compile(rb"jg_[A-Za-z0-9_-]{20,}")
 
 
 def participant_addresses(data: bytes) -> set[str]:
@@ -53,3 +51,12 @@ def scan(root: Path) -> Iterator[tuple[Path, set[str]]]:
         hits = participant_addresses(ours(path, data))
         if hits:
             yield path, hits
+
+
+def tokens_in_logs(root: Path) -> Iterator[tuple[Path, int]]:
+    """Log files holding an API token (tokens belong in config files, never in logs)."""
+    for path in sorted(root.rglob("*.log")):
+        if path.is_file() and not path.is_symlink():
+            found = len(TOKEN.findall(path.read_bytes()))
+            if found:
+                yield path, found

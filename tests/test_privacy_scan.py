@@ -1,4 +1,5 @@
-"""Runs last (see conftest.py): every file the suite produced holds no participant address.
+"""Runs last (see conftest.py): no file the suite produced holds a participant address, and no
+log holds an API token.
 
 It scans pytest's temporary directory of this run (joingate databases, configs, logs, Prosody
 data and joingate's lines in Prosody's logs, reports, dumps of the PostgreSQL databases) and
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.privacy import participant_addresses, scan
+from tests.privacy import participant_addresses, scan, tokens_in_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,4 +28,10 @@ def test_no_participant_address_in_any_file_the_suite_wrote(
     roots = [tmp_path_factory.getbasetemp(), ROOT / "test-artifacts"]
     leaks = {str(path): sorted(hits) for root in roots if root.exists()
              for path, hits in scan(root)}
+    assert leaks == {}
+
+
+def test_no_token_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> None:
+    roots = [tmp_path_factory.getbasetemp(), ROOT / "test-artifacts"]
+    leaks = {str(path): n for root in roots if root.exists() for path, n in tokens_in_logs(root)}
     assert leaks == {}
