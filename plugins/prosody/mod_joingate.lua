@@ -11,6 +11,7 @@ local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
 local formencode = require "util.http".formencode;
 local time_now = require "util.time".now;
+local new_cache = require "util.cache".new;
 
 local util = module:require "joingate_util";
 
@@ -23,11 +24,13 @@ local unlocated_mode = module:get_option_string("joingate_unlocated", "restricte
 local removal_reason = module:get_option_string("joingate_removal_reason",
 	"You were removed from this meeting: participants from your location cannot take part in it.");
 local exempt_jid_globs = module:get_option_array("joingate_exempt_jids", {
-	"focus@auth.*", "jibri@auth.*", "jigasi@auth.*", "transcriber@auth.*", "*@recorder.*",
+	"focus@auth.*", "jibri@auth.*", "jigasi@auth.*", "transcriber@auth.*",
+	"*@recorder.*", "*@hidden.*", -- Jibri's/transcriber's hidden domain (Debian; docker-jitsi-meet)
 });
 local exempt_room_globs = module:get_option_array("joingate_exempt_rooms", { "__jicofo-health-check*" });
 local enforce = module:get_option_boolean("joingate_enforce", true);
 local poll_wait = module:get_option_number("joingate_poll_wait", 25);
+local census_interval = module:get_option_number("joingate_census_interval", 60);
 local batch_size = 1000; -- the service's limit per /v1/authorize/batch call
 
 if not base_url then
@@ -70,6 +73,14 @@ local measure_authorize = module:measure("authorize", "times");
 local measure_service_errors = module:measure("service_errors", "rate");
 local measure_removals = module:measure("removals", "rate");
 local measure_sweeps = module:measure("sweeps", "rate");
+
+-- The country the service placed each present participant in ("" = not placed), for the
+-- census: counts per meeting and country, never an address. Keyed by room and real JID;
+-- bounded, and entries of people who left simply age out.
+local placed = new_cache(20000);
+local function place(room_jid, real_jid, country)
+	placed:set(room_jid .. " " .. real_jid, country or "");
+end
 
 -- Rooms that had an active restriction at the last successful contact ("*" = all meetings);
 -- what the "restricted" fail mode relies on. Kept in Prosody's storage so that a Prosody
@@ -262,6 +273,7 @@ module:hook("muc-occupant-pre-join", function (event)
 	end
 	if decision.allow then
 		measure_allowed();
+		place(room.jid, stanza.attr.from, decision.country);
 		module:log("debug", "Join to %s allowed (country %s)", room_name, decision.country or "unknown");
 		return;
 	end
@@ -271,6 +283,52 @@ module:hook("muc-occupant-pre-join", function (event)
 	return refuse(event, util.refusal_text(decision));
 end, -100); -- after Prosody's and Jitsi's own checks, so the service is asked only about joins
             -- that would otherwise succeed
+
+-- Census ---------------------------------------------------------------------------------------
+
+local function census_counts()
+	local rooms = {};
+	for room in muc.live_rooms() do
+		local room_name = room_name_of(room);
+		if room_name and not is_exempt_room(room_name) then
+			local counts;
+			for _, occupant in room:each_occupant() do
+				local real_jid = occupant.jid;
+				if real_jid and not is_exempt_jid(jid_bare(real_jid)) then
+					local country = placed:get(room.jid .. " " .. real_jid) or "";
+					counts = counts or {};
+					counts[country] = (counts[country] or 0) + 1;
+				end
+			end
+			if counts then rooms[room_name] = counts; end
+		end
+	end
+	return rooms;
+end
+
+if census_interval > 0 then
+	local census_busy = false;
+	local census_runner = async.runner(function ()
+		census_busy = true;
+		local answer, err = call("POST", "/v1/census", { source = module.host; rooms = census_counts() },
+			5 + timeout);
+		if not answer then
+			complain("census", err, "joingate did not take the census report: %s", err);
+		end
+		census_busy = false;
+	end, {
+		error = function (_, err)
+			census_busy = false;
+			module:log("error", "joingate census report failed: %s", err);
+		end;
+	});
+	module:add_timer(math.min(census_interval, 5), function ()
+		if not census_busy then -- a slow service gets one report at a time, not a queue
+			census_runner:run(true);
+		end
+		return census_interval;
+	end);
+end
 
 module:log("info", "joingate gate active on %s (fail mode %s, timeout %s s, removal %s)", module.host,
 	fail_mode, tostring(timeout), enforce and "on" or "off");
@@ -329,8 +387,10 @@ local function sweep(changed)
 			return false;
 		end
 		for i, decision in ipairs(results) do
-			if not decision.allow then
-				local target = targets[offset + i];
+			local target = targets[offset + i];
+			if decision.allow then
+				place(target.room.jid, target.real_jid, decision.country);
+			else
 				target.decision = decision;
 				to_remove[#to_remove + 1] = target;
 			end

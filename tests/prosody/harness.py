@@ -79,7 +79,8 @@ class ProsodyServer:
         return f"http://127.0.0.1:{self.http_port}/http-bind"
 
     def config_text(self) -> str:
-        joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value in self.joingate.items())
+        joingate_lines = "\n".join(f"\t{key} = {lua(value)}"
+                                   for key, value in self.joingate.items())
         muc_modules = lua(["joingate"] if self.load_plugin else [])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         return f"""-- written by tests/prosody/harness.py

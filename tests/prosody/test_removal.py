@@ -16,7 +16,8 @@ from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
-REASON = "You were removed from this meeting: participants from your location cannot take part in it."
+REASON = ("You were removed from this meeting: participants from your location cannot take part"
+          " in it.")
 
 
 def restrict(service: JoingateService, rooms: list[str], countries: list[str],

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import slixmpp
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
@@ -81,8 +82,8 @@ def parse_presence(xml: ET.Element) -> PresenceInfo:
                 error_condition = tag
     return PresenceInfo(
         frm=xml.get("from", ""), type=xml.get("type"), statuses=frozenset(statuses),
-        reason=reason, affiliation=affiliation, role=role, error_type=error_type, error_condition=error_condition,
-        error_text=error_text, received_at=time.monotonic(),
+        reason=reason, affiliation=affiliation, role=role, error_type=error_type,
+        error_condition=error_condition, error_text=error_text, received_at=time.monotonic(),
     )
 
 
@@ -106,31 +107,34 @@ class PresenceLog:
 
     def __init__(self) -> None:
         self.items: list[PresenceInfo] = []
-        self._changed = asyncio.Condition()
+        self._waiters: list[asyncio.Future[None]] = []
 
-    async def add(self, info: PresenceInfo) -> None:
-        async with self._changed:
-            self.items.append(info)
-            self._changed.notify_all()
+    def add(self, info: PresenceInfo) -> None:
+        self.items.append(info)
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
 
-    async def wait_for(self, match: Callable[[PresenceInfo], bool], timeout: float = DEFAULT_TIMEOUT,
-                       start: int = 0) -> PresenceInfo:
+    async def wait_for(self, match: Callable[[PresenceInfo], bool],
+                       timeout: float = DEFAULT_TIMEOUT, start: int = 0) -> PresenceInfo:
         async def find() -> PresenceInfo:
-            async with self._changed:
-                index = start
-                while True:
-                    for info in self.items[index:]:
-                        if match(info):
-                            return info
-                    index = len(self.items)
-                    await self._changed.wait()
+            index = start
+            while True:
+                for info in self.items[index:]:
+                    if match(info):
+                        return info
+                index = len(self.items)
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
         return await asyncio.wait_for(find(), timeout)
 
     def mark(self) -> int:
         return len(self.items)
 
 
-class _BoundClient(slixmpp.ClientXMPP):  # type: ignore[misc]
+class _BoundClient(slixmpp.ClientXMPP):
     """slixmpp cannot choose a source address; this overrides only its connection step."""
 
     def __init__(self, source_ip: str, jid: str | None = None) -> None:
@@ -162,11 +166,10 @@ class _BoundClient(slixmpp.ClientXMPP):  # type: ignore[misc]
         self._connect_loop_wait = 0
         return True
 
-    def _on_presence(self, presence: slixmpp.Presence) -> None:
-        info = parse_presence(presence.xml)
-        asyncio.ensure_future(self.presences.add(info))
+    def _on_presence(self, presence: StanzaBase) -> None:
+        self.presences.add(parse_presence(presence.xml))
 
-    def _on_groupchat(self, msg: slixmpp.Message) -> None:
+    def _on_groupchat(self, msg: StanzaBase) -> None:
         self.messages.put_nowait((str(msg["from"]), str(msg["body"])))
 
 
@@ -215,7 +218,8 @@ class Participant:
         pres.send()
 
         def answer(info: PresenceInfo) -> bool:
-            return info.frm == expected and (info.type == "error" or "110" in info.statuses)
+            return info.frm == expected and (info.type == "error"
+                                             or "110" in info.statuses)
 
         info = await self.presences.wait_for(answer, timeout, start=mark)
         joined = info.type != "error"
@@ -224,7 +228,7 @@ class Participant:
         return JoinResult(joined, info, info.received_at - t0)
 
     def say(self, room: str, body: str) -> None:
-        self.client.send_message(mto=room_jid(room), mbody=body, mtype="groupchat")
+        self.client.send_message(mto=slixmpp.JID(room_jid(room)), mbody=body, mtype="groupchat")
 
     async def wait_message(self, room: str, body: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         async def find() -> None:
@@ -282,7 +286,7 @@ class BoshParticipant:
 
     async def _post(self, children: list[ET.Element], **attrs: str) -> ET.Element:
         assert self.session is not None
-        body = ET.Element(f"{{{NS_BOSH}}}body", rid=str(self.rid), **attrs)
+        body = ET.Element(f"{{{NS_BOSH}}}body", {"rid": str(self.rid), **attrs})
         self.rid += 1
         if self.sid:
             body.set("sid", self.sid)
