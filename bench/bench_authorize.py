@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--db", default="builtin")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs Debian's wrk and taskset (apt-get install wrk util-linux)")
@@ -92,7 +93,7 @@ def main() -> None:
     port, bare_port = free_port(), free_port()
     server = subprocess.Popen(["taskset", "-c", "0", PY, str(ROOT / "bench/authorize_server.py"),
                                "--config", str(config), "--port", str(port),
-                               "--bare-port", str(bare_port)],
+                               "--bare-port", str(bare_port), "--loop", args.loop],
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert server.stdout is not None
@@ -117,8 +118,8 @@ def main() -> None:
         server.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     floor = best["bare aiohttp handler (floor)"][0]
-    print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, server on one core; "
-          f"GeoIP DB: {args.db}")
+    print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, server on one core ({args.loop} "
+          f"event loop); GeoIP DB: {args.db}")
     print(f"{'target':<30} {'req/s':>9} {'us/req':>7} {'p50':>9} {'x floor':>8}")
     for name, (rate, p50) in best.items():
         print(f"{name:<30} {rate:>9.0f} {1e6 / rate:>7.1f} {p50:>9} {rate / floor:>8.2f}")
