@@ -16,28 +16,21 @@ import resource
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_decide import restrictions  # the bench/ folder is on sys.path
+
 from joingate.config import SETTINGS
 from joingate.engine import Engine, build_snapshot
 from joingate.geo import open_geoip
-from joingate.policy import Restriction
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * resource.getpagesize()
-
-
-def restrictions(n: int) -> list[Restriction]:
-    now = datetime.now(UTC)
-    return [Restriction(id=i + 1, rooms=(f"room-{i}",), countries=("CN",),
-                        starts_at=now - timedelta(hours=1), ends_at=None, reason="bench",
-                        request=None, mode="block", created_at=now, created_by="bench")
-            for i in range(n)]
 
 
 def per_call_ns(engine: Engine, room: str, ips: list[str]) -> float:
