@@ -292,6 +292,13 @@ def _country(code: str, table: JurisdictionTable | None = None) -> str:
     return f"{names.get(code, code)} ({code})"
 
 
+def _covers_text(report: Mapping[str, Any]) -> str:
+    parts = [f"{code} ({e['name']}) covers {', '.join(e['covers'])}"
+             for code, e in report["by_jurisdiction"].items()]
+    return ("What each jurisdiction covers (a restriction made for its authorities may reach "
+            "these countries and no other): " + "; ".join(parts) + ".")
+
+
 def _country_rows(report: Mapping[str, Any]) -> list[tuple[str, int, int]]:
     refused = report["participants"]["refused"]
     removed = report["participants"]["removed"]
@@ -339,12 +346,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
         for code, e in report["by_jurisdiction"].items():
             o = e["outcomes"]
-            add(f"| {_md(e['name'])} ({code}) | {e['requests_received']} | "
+            add(f"| {_md(_country(code))} | {e['requests_received']} | "
                 f"{e['meetings_named']} | {o['complied']} | {o['partially']} | {o['refused']} | "
                 f"{o['undecided']} | {e['restrictions_created']} | "
                 f"{', '.join(e['restricted_countries']) or '—'} | "
                 f"{sum(e['participants']['refused'].values())} | "
                 f"{sum(e['participants']['removed'].values())} |")
+        add("")
+        add(_md(_covers_text(report)))
     else:
         add("No authority request was received in this period.")
     add("")
@@ -530,15 +539,15 @@ def render_html_fragment(report: Mapping[str, Any], heading_level: int = 2) -> s
         out.append(_table(
             "Requests, outcomes and restrictions by jurisdiction",
             ["Jurisdiction", "Requests", "Meetings named", "Complied", "Partially", "Refused",
-             "Undecided", "Restrictions created", "Countries restricted",
-             "Participants refused", "Participants removed"],
-            ([f"{e['name']} ({code})", e["requests_received"], e["meetings_named"],
+             "Undecided", "Restrictions", "Countries restricted", "Refused entry", "Removed"],
+            ([_country(code), e["requests_received"], e["meetings_named"],
               e["outcomes"]["complied"], e["outcomes"]["partially"], e["outcomes"]["refused"],
               e["outcomes"]["undecided"], e["restrictions_created"],
               ", ".join(e["restricted_countries"]) or "—",
               sum(e["participants"]["refused"].values()),
               sum(e["participants"]["removed"].values())]
              for code, e in report["by_jurisdiction"].items())))
+        out.append(f'<p class="covers">{escape(_covers_text(report))}</p>')
     else:
         out.append("<p>No authority request was received in this period.</p>")
     if report["requests"]:

@@ -21,6 +21,7 @@ from ..metrics import registry_for
 from ..policy import utc_now
 from ..service import Runtime
 from ..store.base import TokenInfo
+from ..web.routes import add_web_routes, load_report
 from . import schemas
 from .errors import http_error, json_errors, response_for
 from .openapi import openapi_document
@@ -249,6 +250,14 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def report(request: web.Request) -> web.Response:
+    """The public transparency report (the same document as `joingate report --format json`
+    and the /transparency page)."""
+    store = request.app[RUNTIME].store
+    return _json(await load_report(store, request.query.get("since"),
+                                   request.query.get("until")))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
@@ -268,6 +277,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/requests", create_request),
     ("GET", "/v1/requests/{id}", get_request),
     ("POST", "/v1/requests/{id}/decision", decide_request),
+    ("GET", "/v1/report", report),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
     ("GET", "/metrics", metrics),
@@ -294,7 +304,8 @@ def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Applicati
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler if handler is authorize
                              else json_errors(handler))
-    app.router.add_route("*", "/{tail:.*}", unrouted)
+    add_web_routes(app)  # /admin/, /transparency, /static/
+    app.router.add_route("*", "/{tail:.*}", unrouted)  # last: JSON 404/405 for the rest
     if manage_runtime:
         async def lifecycle(app: web.Application) -> Any:
             await runtime.start()

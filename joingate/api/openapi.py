@@ -59,6 +59,51 @@ _RESPONSES: dict[str, Any] = {
         "restrictions": {"type": "array", "items": {"type": "integer"}}}},
     "RequestList": {"type": "object", "required": ["requests"], "properties": {
         "requests": {"type": "array", "items": {"$ref": "#/components/schemas/Request"}}}},
+    "Report": {"type": "object", "required": [
+        "period", "by_jurisdiction", "requests", "participants", "accounts_suspended",
+        "meetings_ended", "audit_checkpoint"], "properties": {
+        "period": {"type": "object", "required": ["since", "until"], "properties": {
+            "since": _STR_OR_NULL, "until": {"type": "string", "format": "date"}}},
+        "generated_at": {"type": "string"},
+        "by_jurisdiction": {"type": "object", "additionalProperties": {
+            "type": "object", "properties": {
+                "name": {"type": "string"}, "covers": _STRINGS,
+                "requests_received": {"type": "integer"}, "meetings_named": {"type": "integer"},
+                "outcomes": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "restrictions_created": {"type": "integer"}, "restricted_countries": _STRINGS,
+                "restrictions_outside_jurisdiction": {"type": "integer"},
+                "participants": {"$ref": "#/components/schemas/CountsByCountry"},
+                "accounts_suspended": {"type": "integer"},
+                "meetings_ended": {"type": "integer"}}}},
+        "requests": {"type": "array", "items": {"type": "object", "required": [
+            "jurisdiction", "authority", "reference", "received_at", "outcome",
+            "meetings_named"], "properties": {
+            "id": {"type": "integer"}, "jurisdiction": {"type": "string"},
+            "authority": {"type": "string"}, "reference": {"type": "string"},
+            "received_at": {"type": "string"},
+            "outcome": {"enum": ["complied", "partially", "refused", "undecided"]},
+            "meetings_named": {"type": "integer",
+                               "description": "how many (names are not published)"},
+            "decided_at": _STR_OR_NULL,
+            "restrictions": {"type": "array", "items": {"type": "integer"}},
+            "restricted_countries": _STRINGS}}},
+        "participants": {"$ref": "#/components/schemas/CountsByCountry"},
+        "participants_total": {"type": "object", "properties": {
+            "refused": {"type": "integer"}, "removed": {"type": "integer"}}},
+        "operator_policies": {"type": "object"},
+        "accounts_suspended": {"const": 0}, "meetings_ended": {"const": 0},
+        "audit_checkpoint": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["at", "size", "head"], "properties": {
+                "at": {"type": "string"}, "size": {"type": "integer"},
+                "head": {"type": "string"}}}]},
+        "never_done": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "statement": {"type": "string"},
+            "basis": {"type": "string"}}}},
+        "unknown_country": {"type": "string"},
+        "geolocation": {"type": "object"}}},
+    "CountsByCountry": {"type": "object", "required": ["refused", "removed"], "properties": {
+        "refused": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "removed": {"type": "object", "additionalProperties": {"type": "integer"}}}},
     "Census": {"type": "object", "required": ["rooms", "sources", "updated_at"], "properties": {
         "rooms": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": {"type": "integer"}}},
@@ -169,6 +214,13 @@ def openapi_document() -> dict[str, Any]:
         "/v1/requests/{id}/decision": {"post": _op(
             "Record the decision on an authority request", "admin",
             {**_ok("Request"), **_errors(404, *_ADMIN_WRITE)}, body="DecisionIn", params=_ID)},
+        "/v1/report": {"get": _op(
+            "The transparency report for a period (public; ZZ: location unknown)", None,
+            {**_ok("Report"), **_errors(400)}, params=[
+                {"name": "since", "in": "query", "schema": {"type": "string", "format": "date"},
+                 "description": "first day, YYYY-MM-DD (UTC); default: start of the record"},
+                {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"},
+                 "description": "last day, included; default: today"}])},
         "/healthz": {"get": _op("Liveness", None, _ok("Health"))},
         "/readyz": {"get": _op("Readiness (store reachable, snapshot loaded)", None,
                                {**_ok("Ready"), "503": {
