@@ -163,8 +163,8 @@ class Runtime:
             log.info("store reachable again")
         self.store_ok = True
         if marker != self._marker:
-            self._marker = marker
             await self.reload()
+            self._marker = marker  # only once reloaded: a failed reload is retried
 
     async def _checkpoint(self) -> None:
         await self.store.add_checkpoint(datetime.now(UTC).replace(microsecond=0))
