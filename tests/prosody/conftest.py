@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.prosody.harness import DISABLED, READY, LuaValue, ProsodyServer
-from tests.prosody.xmpp import BoshParticipant, Participant
+from tests.prosody.xmpp import BoshParticipant, Participant, WebsocketParticipant
 from tests.support.geodb import write_test_mmdb
 from tests.support.service import JoingateService
 
@@ -82,6 +82,7 @@ class Crowd:
     def __init__(self) -> None:
         self.clients: list[Participant] = []
         self.bosh_clients: list[BoshParticipant] = []
+        self.ws_clients: list[WebsocketParticipant] = []
 
     async def connect(self, server: ProsodyServer, *addresses: str) -> list[Participant]:
         out = []
@@ -106,7 +107,16 @@ class Crowd:
         await b.connect()
         return b
 
+    async def websocket(self, server: ProsodyServer, source_ip: str,
+                        forwarded_for: str | None = None) -> WebsocketParticipant:
+        w = WebsocketParticipant(server.websocket_url, source_ip, forwarded_for)
+        self.ws_clients.append(w)
+        await w.connect()
+        return w
+
     async def close(self) -> None:
+        for w in self.ws_clients:
+            await w.close()
         for p in self.clients:
             await p.disconnect()
         for b in self.bosh_clients:

@@ -75,6 +75,10 @@ class ProsodyServer:
         self._log_offset = 0
 
     @property
+    def websocket_url(self) -> str:
+        return f"ws://127.0.0.1:{self.http_port}/xmpp-websocket"
+
+    @property
     def bosh_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/http-bind"
 
@@ -90,7 +94,7 @@ pidfile = {lua(str(self.workdir / "prosody.pid"))}
 data_path = {lua(str(self.data_dir))}
 plugin_paths = {{ {lua(str(PLUGIN_DIR))} }}
 log = {{ debug = {lua(str(self.log_path))} }}
-modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh" }}
+modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket" }}
 modules_disabled = {{ "s2s" }}
 c2s_ports = {{ {self.c2s_port} }}
 c2s_interfaces = {{ "127.0.0.1" }}
@@ -101,6 +105,7 @@ trusted_proxies = {lua(self.trusted_proxies)}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 consider_bosh_secure = true
+consider_websocket_secure = true
 statistics = "internal"
 
 VirtualHost {lua(DOMAIN)}

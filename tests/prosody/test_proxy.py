@@ -1,4 +1,4 @@
-"""BOSH behind a web proxy: X-Forwarded-For is believed only from Prosody's trusted_proxies.
+"""BOSH and websocket behind a web proxy: X-Forwarded-For counts only from trusted_proxies.
 
 The tests' Prosody trusts 127.0.0.2 only (trusted_proxies = { "127.0.0.2" }), so 127.0.0.1,
 which Prosody would trust by default, is an ordinary untrusted peer here.
@@ -66,3 +66,24 @@ async def test_bosh_participant_removed_mid_meeting(
                                              "reason": "order"})
     removed = await cn.wait_removed("vigil")
     assert "307" in removed.statuses
+
+
+async def test_websocket_through_trusted_proxy_is_gated(
+        restricted: None, prosody: ProsodyServer, crowd: Crowd) -> None:
+    await prosody.until_log("1 restricted")
+    cn = await crowd.websocket(prosody, PROXY, forwarded_for=address("CN", 84))
+    refused = await cn.join("june4")
+    assert not refused.joined and "CN" in (refused.error_text or "")
+    tw = await crowd.websocket(prosody, PROXY, forwarded_for=address("TW", 84))
+    assert (await tw.join("june4")).joined
+    # Without the header (Jitsi's stock /xmpp-websocket location) the proxy's own address is
+    # all Prosody sees: the participant cannot be placed, and the restriction misses them.
+    unlocated = await crowd.websocket(prosody, PROXY)
+    assert (await unlocated.join("june4")).joined
+
+
+async def test_websocket_forwarded_for_from_untrusted_peer_is_ignored(
+        restricted: None, prosody: ProsodyServer, crowd: Crowd) -> None:
+    await prosody.until_log("1 restricted")
+    w = await crowd.websocket(prosody, address("HK", 85), forwarded_for=address("CN", 85))
+    assert (await w.join("june4")).joined

@@ -370,3 +370,86 @@ class BoshParticipant:
                 await self._post([], type="terminate")
             await self.session.close()
             self.session = None
+
+
+# --- websocket (RFC 7395) ---------------------------------------------------------------------
+
+NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+
+
+class WebsocketParticipant:
+    """A minimal XMPP-over-websocket client, bound to `source_ip`, sending X-Forwarded-For
+    when asked (as nginx does once the operator adds the line the README shows)."""
+
+    def __init__(self, ws_url: str, source_ip: str, forwarded_for: str | None = None,
+                 nick: str | None = None) -> None:
+        self.url = ws_url
+        self.source_ip = source_ip
+        self.forwarded_for = forwarded_for
+        self.nick = nick or f"w{next(_nicks)}"
+        self.session: aiohttp.ClientSession | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def _send(self, element: ET.Element) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(ET.tostring(element, encoding="unicode"))
+
+    async def _until(self, found: Callable[[ET.Element], bool],
+                     timeout: float = DEFAULT_TIMEOUT) -> ET.Element:
+        assert self.ws is not None
+        ws = self.ws
+
+        async def read() -> ET.Element:
+            while True:
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    raise ConnectionError(f"websocket closed: {msg.type}")
+                element = ET.fromstring(msg.data)
+                if found(element):
+                    return element
+        return await asyncio.wait_for(read(), timeout)
+
+    def _open(self) -> ET.Element:
+        return ET.Element(f"{{{NS_FRAMING}}}open", {"to": DOMAIN, "version": "1.0"})
+
+    async def connect(self) -> None:
+        connector = aiohttp.TCPConnector(local_addr=(self.source_ip, 0), force_close=True)
+        self.session = aiohttp.ClientSession(connector=connector)
+        headers = {"X-Forwarded-For": self.forwarded_for} if self.forwarded_for else {}
+        self.ws = await self.session.ws_connect(self.url, protocols=("xmpp",), headers=headers)
+        features = "{http://etherx.jabber.org/streams}features"
+        await self._send(self._open())
+        await self._until(lambda e: e.tag == features)
+        await self._send(ET.Element(f"{{{NS_SASL}}}auth", mechanism="ANONYMOUS"))
+        await self._until(lambda e: e.tag == f"{{{NS_SASL}}}success")
+        await self._send(self._open())
+        await self._until(lambda e: e.tag == features)
+        iq = ET.Element(f"{{{NS_CLIENT}}}iq", type="set", id="bind1")
+        ET.SubElement(iq, f"{{{NS_BIND}}}bind")
+        await self._send(iq)
+        await self._until(lambda e: e.tag == f"{{{NS_CLIENT}}}iq" and e.get("id") == "bind1")
+
+    async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
+        occupant = f"{room_jid(room)}/{self.nick}"
+        pres = ET.Element(f"{{{NS_CLIENT}}}presence", to=occupant)
+        ET.SubElement(pres, f"{{{NS_MUC}}}x")
+        t0 = time.monotonic()
+        await self._send(pres)
+
+        def answer(e: ET.Element) -> bool:
+            if e.tag != f"{{{NS_CLIENT}}}presence":
+                return False
+            info = parse_presence(e)
+            return info.frm == occupant and (info.type == "error" or "110" in info.statuses)
+
+        info = parse_presence(await self._until(answer, timeout))
+        return JoinResult(info.type != "error", info, time.monotonic() - t0)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+            self.ws = None
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
