@@ -122,6 +122,10 @@ end
 -- change is asked again, so that no join slips in between a restriction and its sweep.
 local enforcement_generation = 0;
 
+-- Meetings someone entered without an answer from the service (fail mode let them in); they are
+-- swept as soon as the service answers again, so an outage cannot leave a covered participant in.
+local unchecked = {};
+
 -- Complaints about the service are logged at most once a minute each, not once per join.
 local last_complaint = {};
 local function complain(key, err, fmt, ...)
@@ -263,12 +267,28 @@ module:hook("muc-occupant-pre-join", function (event)
 	end
 
 	local decision, err = authorize(room_name, ip);
+
+	-- The join waited: the room may have changed meanwhile. Prosody decided "new room" and
+	-- "no nick conflict" before this hook ran, so re-check what waiting can have invalidated.
+	if room._data.destroyed or muc.get_room_from_jid(room.jid) ~= room then
+		event.origin.send(st.error_reply(stanza, "wait", "item-not-found",
+			"The meeting closed while you were joining it. Please try again.", room.jid));
+		return true;
+	end
+	local taken = room:get_occupant_by_nick(event.occupant.nick);
+	if taken and taken.bare_jid ~= jid_bare(stanza.attr.from) then
+		event.origin.send(st.error_reply(stanza, "cancel", "conflict", nil, room.jid));
+		return true;
+	end
+
 	if not decision then
 		measure_service_errors();
 		complain("authorize", err, "joingate did not answer a join check: %s", err);
 		if fallback(fail_mode, room_name, err) == false then
 			return refuse(event, util.UNAVAILABLE_TEXT);
 		end
+		-- Let in unchecked: the enforcement loop checks this meeting once the service answers.
+		unchecked[room_name] = true;
 		return;
 	end
 	if decision.allow then
@@ -473,6 +493,11 @@ local function enforcement_loop()
 				if next(update.rooms) ~= nil then
 					enforcement_generation = enforcement_generation + 1;
 					pending = update.rooms;
+				end
+				if next(unchecked) ~= nil then
+					pending = pending or {};
+					for room_name in pairs(unchecked) do pending[room_name] = true; end
+					unchecked = {};
 				end
 			end
 		end

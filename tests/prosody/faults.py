@@ -8,6 +8,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
+from aiohttp import web
+
 GARBAGE = {
     # A 200 whose body is not JSON (a captive portal, a misrouted proxy).
     "not-json": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
@@ -48,3 +51,48 @@ async def fault_server(kind: str) -> AsyncIterator[str]:
             w.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 2)
+
+
+class HangingFront:
+    """What join_checks_hang yields: its URL, and a queue with one item per join check held."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.held: asyncio.Queue[str] = asyncio.Queue()
+
+
+@contextlib.asynccontextmanager
+async def join_checks_hang(service_url: str) -> AsyncIterator[HangingFront]:
+    """A front for the real service whose single-join endpoint (POST /v1/authorize) never
+    answers, while every other route (enforcement feed, batch checks) is passed through.
+    The outage a slow database or an overloaded service looks like from Prosody."""
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    front = HangingFront()
+
+    async def hang(request: web.Request) -> web.StreamResponse:
+        front.held.put_nowait(request.path)
+        await asyncio.Event().wait()  # cancelled when Prosody gives up and closes
+        raise AssertionError("unreachable")
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("authorization", "content-type", "accept")}
+        async with session.request(request.method, service_url + request.path_qs,
+                                   data=await request.read(), headers=headers) as resp:
+            return web.Response(status=resp.status, body=await resp.read(),
+                                content_type=resp.content_type)
+
+    app = web.Application()
+    app.router.add_post("/v1/authorize", hang)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    front.url = f"http://127.0.0.1:{port}"
+    try:
+        yield front
+    finally:
+        await runner.cleanup()
+        await session.close()

@@ -6,10 +6,12 @@ then the fault starts. A join must be decided within joingate_timeout plus a sma
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.faults import GARBAGE, fault_server
+from tests.prosody.faults import GARBAGE, fault_server, join_checks_hang
 from tests.prosody.harness import ProsodyServer
 from tests.prosody.xmpp import JoinResult
 from tests.support.geodb import address
@@ -82,3 +84,53 @@ async def test_service_faulty(service: JoingateService, make_prosody: ProsodyFac
         server.joingate["joingate_url"] = url
         server.start()
         await check_joins(server, crowd, mode, 70, hangs=fault == "hang")
+
+
+async def test_joins_let_in_unchecked_are_swept_when_the_service_answers(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # Join checks time out (fail mode "open" lets people in) while the enforcement feed and
+    # batch checks work: the meetings entered unchecked are swept at the feed's next answer.
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    async with join_checks_hang(service.url) as front:
+        server = make_prosody(front.url, service.plugin_token, fail_mode="open",
+                              timeout=TIMEOUT)
+        await server.until_log("1 restricted")
+        cn, us = await crowd.connect(server, address("CN", 100), address("US", 100))
+        assert (await cn.join("june4")).joined
+        assert (await us.join("june4")).joined
+        removed = await cn.wait_removed("june4", timeout=2 + 3)  # poll wait 2 s + margin
+        assert "307" in removed.statuses
+        with pytest.raises(TimeoutError):
+            await us.wait_removed("june4", timeout=0.3)
+
+
+async def test_room_changes_during_the_wait_are_rechecked(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A join waits up to joingate_timeout; Prosody decided "free nick" and "live room" before.
+    async with join_checks_hang(service.url) as front:
+        server = make_prosody(front.url, service.plugin_token, fail_mode="open",
+                              timeout=TIMEOUT)
+        await server.until_log("joingate enforcement feed connected")
+        (first, second, alone, late) = await crowd.connect(
+            server, address("US", 101), address("US", 102), address("US", 103),
+            address("US", 104))
+        # Two people ask for the same nick at once: one gets it, the other a conflict.
+        second.nick = first.nick
+        results = await asyncio.gather(first.join("june5"), second.join("june5"))
+        assert sorted(r.joined for r in results) == [False, True], results
+        loser = next(r for r in results if not r.joined)
+        assert loser.presence.error_condition == "conflict"
+
+        # The only occupant leaves while someone is joining: the room is gone when the answer
+        # comes, and the joiner is told to try again instead of entering a dead room.
+        assert (await alone.join("lonely")).joined
+        while not front.held.empty():
+            front.held.get_nowait()
+        joining = asyncio.ensure_future(late.join("lonely"))
+        await front.held.get()  # the join is now waiting in the plugin
+        alone.leave("lonely")
+        result = await joining
+        assert not result.joined
+        assert (result.presence.error_type, result.presence.error_condition) == (
+            "wait", "item-not-found")
+        assert (await late.join("lonely")).joined  # trying again works

@@ -227,6 +227,10 @@ class Participant:
             self.rooms.add(room.lower())
         return JoinResult(joined, info, info.received_at - t0)
 
+    def leave(self, room: str) -> None:
+        self.client.make_presence(pto=slixmpp.JID(f"{room_jid(room)}/{self.nick}"),
+                                  ptype="unavailable").send()
+
     def say(self, room: str, body: str) -> None:
         self.client.send_message(mto=slixmpp.JID(room_jid(room)), mbody=body, mtype="groupchat")
 
