@@ -145,6 +145,9 @@ def _page(handler: Handler, *, admin: bool, signed_in: bool = True,
         except NotFound as exc:
             response = _render(request, "error.html", 404, title="Not found",
                                message=exc.message)
+        except JoingateError as exc:  # e.g. the store is unreachable (503): nothing written
+            response = _render(request, "error.html", exc.http_status, title="Not done",
+                               message=f"{exc.message} Nothing was changed.")
         return _secure(response, admin if private is None else private)
     wrapped.__name__ = getattr(handler, "__name__", "page")
     return wrapped

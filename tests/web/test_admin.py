@@ -230,6 +230,12 @@ def test_security_headers_and_accessible_markup(page: Page, service: JoingateSer
                  "/transparency"]
     for path in signed_out:
         check_page(page, service, path)
+    # The first Tab reaches the skip link, and it leads to the content.
+    page.goto(f"{service.url}/admin/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
     sign_in(page, service)
     for path in signed_in:
         check_page(page, service, path)
