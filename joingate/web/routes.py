@@ -4,7 +4,7 @@ public /transparency report. Server-rendered HTML (jinja2), no script, nothing e
 Every write goes through `Runtime`, like the HTTP API's; the errors it raises carry the field
 they are about, and the form shows each message next to that field. Admin pages need a session
 opened with an admin token (security.py); every form carries the session's CSRF token, and a
-POST without a valid one is refused (403) before anything is read or written.
+POST without a valid one is refused (403) before the handler runs, so nothing is written.
 """
 
 from __future__ import annotations
