@@ -4,6 +4,9 @@
 -- Load it on the MUC component (Jitsi: the "conference" component). See README.md beside this
 -- file for the options. No IP address is ever written to a log line by this module.
 
+-- Prosody gives each module its `module` object (module.unload is set below) and `prosody`.
+-- luacheck: globals module, read globals prosody
+
 local async = require "util.async";
 local http = require "net.http";
 local json = require "util.json";
