@@ -77,3 +77,19 @@ def test_edge_cases_get_no_5xx_and_name_their_field(fuzz_service: JoingateServic
     if fuzzer.tally.failures:
         pytest.fail(f"\n{fuzzer.tally.report()}", pytrace=False)
     assert status is not None and status < 500
+
+
+def test_the_store_check_catches_a_write_next_to_a_refusal(
+        fuzz_service: JoingateService) -> None:
+    """The checker itself: a row written while a refused request was answered is reported."""
+    fuzzer = Fuzzer(fuzz_service)
+    try:
+        status, answer = fuzz_service.api("POST", "/v1/requests", {
+            "authority": "Police", "jurisdiction": "HK", "reference": "HK-1",
+            "rooms": ["vigil"], "demand": "End it."})
+        assert status == 201, answer
+        refused = fuzzer.send("POST /v1/requests", body={"authority": ""})
+    finally:
+        fuzzer.close()
+    assert refused == 400
+    assert [f.check for f in fuzzer.tally.failures.values()] == ["nothing-written"]

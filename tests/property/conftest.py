@@ -22,7 +22,7 @@ settings.register_profile(
     "joingate-ci", derandomize=True, max_examples=200, deadline=None, database=None,
     print_blob=False, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
-    "joingate-deep", max_examples=20_000, deadline=None, database=None,
+    "joingate-deep", max_examples=5_000, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "joingate-ci"))
 

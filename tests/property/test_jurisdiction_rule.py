@@ -168,3 +168,24 @@ def test_an_operator_policy_may_name_any_country_any_meeting_and_allow_only(
         return
     assert draft.countries == tuple(dict.fromkeys(c.upper() for c in codes))  # type: ignore[attr-defined]
     assert draft.request is None  # type: ignore[attr-defined]
+
+
+@given(st.one_of(st.sampled_from(JURISDICTIONS), spelled, st.text(max_size=4)),
+       st.lists(st.one_of(st.sampled_from([*ROOMS, "*"]), st.text(max_size=5)), max_size=3),
+       st.one_of(st.none(), st.integers(-86400, 86400)),
+       st.sampled_from(["Police", "", " ", "x" * 201]))
+def test_a_request_names_one_iso_jurisdiction_and_meetings_or_is_refused_naming_the_field(
+        jurisdiction: str, rooms: list[str], received: int | None, authority: str) -> None:
+    fields = {"authority", "jurisdiction", "reference", "rooms", "demand", "received_at"}
+    try:
+        draft = build_request(
+            authority=authority, jurisdiction=jurisdiction, reference="REF", rooms=rooms,
+            demand="End it.", now=NOW, table=TABLE,
+            received_at=None if received is None else NOW + timedelta(seconds=received))
+    except InvalidInput as exc:
+        assert exc.field in fields
+        return
+    assert TABLE.is_country(draft.jurisdiction)
+    assert draft.jurisdiction == jurisdiction.strip().upper()
+    assert "*" not in draft.rooms  # only operator policies cover all meetings
+    assert draft.received_at <= NOW
