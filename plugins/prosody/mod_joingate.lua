@@ -34,6 +34,7 @@ local exempt_room_globs = module:get_option_array("joingate_exempt_rooms", { "__
 local enforce = module:get_option_boolean("joingate_enforce", true);
 local poll_wait = module:get_option_number("joingate_poll_wait", 25);
 local census_interval = module:get_option_number("joingate_census_interval", 60);
+local cache_ttl = module:get_option_number("joingate_cache_ttl", 60);
 local batch_size = 1000; -- the service's limit per /v1/authorize/batch call
 
 if not base_url then
@@ -76,6 +77,7 @@ local measure_authorize = module:measure("authorize", "times");
 local measure_service_errors = module:measure("service_errors", "rate");
 local measure_removals = module:measure("removals", "rate");
 local measure_sweeps = module:measure("sweeps", "rate");
+local measure_cache_hits = module:measure("cache_hits", "rate");
 
 -- The country the service placed each present participant in ("" = not placed), for the
 -- census: counts per meeting and country, never an address. Keyed by room and real JID;
@@ -128,6 +130,16 @@ local enforcement_generation = 0;
 -- Meetings someone entered without an answer from the service (fail mode let them in); they are
 -- swept as soon as the service answers again, so an outage cannot leave a covered participant in.
 local unchecked = {};
+
+-- True while the enforcement long-poll is answered: only then can a remembered "allow" be
+-- trusted, because only then does a change of restrictions reach us (and bump the generation).
+local feed_connected = false;
+
+-- Recent "allow" answers by meeting and address, in memory only, so that a participant who
+-- reconnects or reloads the page does not pay a second round trip. Any change of restrictions
+-- (a new generation) voids them all; refusals are never remembered, so the service sees and
+-- counts every one.
+local allowed = new_cache(10000);
 
 -- Complaints about the service are logged at most once a minute each, not once per join.
 local last_complaint = {};
@@ -207,10 +219,23 @@ end
 
 -- The answer for one join: a decision table, or nil, err when the service could not give one.
 local function authorize(room_name, ip)
+	local key = room_name .. " " .. ip;
+	if cache_ttl > 0 and feed_connected then
+		local hit = allowed:get(key);
+		if hit and hit.generation == enforcement_generation and hit.expires > time_now() then
+			measure_cache_hits();
+			module:log("debug", "Join to %s: remembered answer", room_name);
+			return hit.decision;
+		end
+	end
 	local generation = enforcement_generation;
 	local decision, err = authorize_once(room_name, ip);
 	if decision and decision.allow and generation ~= enforcement_generation then
+		generation = enforcement_generation;
 		decision, err = authorize_once(room_name, ip);
+	end
+	if decision and decision.allow and cache_ttl > 0 then
+		allowed:set(key, { decision = decision; generation = generation; expires = time_now() + cache_ttl });
 	end
 	return decision, err;
 end
@@ -454,7 +479,6 @@ local function enforcement_loop()
 	local epoch = 0;
 	local failures = 0;
 	local pending = nil; -- rooms whose sweep has not succeeded yet
-	local connected = false;
 	while not stopped do
 		if pending then
 			if sweep(pending) then
@@ -475,14 +499,14 @@ local function enforcement_loop()
 			if stopped then break; end
 			if not update then
 				measure_service_errors();
-				connected = false;
+				feed_connected = false;
 				failures = failures + 1;
 				complain("enforcement", err, "joingate enforcement feed unavailable (%s); retrying in %d s",
 					err, util.backoff(failures));
 				sleep(util.backoff(failures));
 			else
-				if not connected then
-					connected = true;
+				if not feed_connected then
+					feed_connected = true;
 					module:log("info", "joingate enforcement feed connected");
 				end
 				failures = 0;

@@ -41,3 +41,23 @@ async def test_room_names_are_lower_cased_and_tenants_mapped(
     assert not (await cn.join("[ACME]June4")).joined
     assert (await cn.join("june4")).joined  # same meeting name without the tenant: not covered
     assert (await cn.join("[other]june4")).joined
+
+
+async def test_remembered_allow_is_voided_by_a_new_restriction(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    (cn,) = await crowd.connect(prosody, address("CN", 12))
+    assert (await cn.join("reload")).joined
+    cn.leave("reload")
+    await cn.wait_removed("reload")
+    mark = prosody.log_mark()
+    assert (await cn.join("reload")).joined  # a page reload: answered from memory
+    assert "Join to reload: remembered answer" in prosody.log()[mark:]
+    cn.leave("reload")
+    await cn.wait_removed("reload")
+
+    mark = prosody.log_mark()
+    service.api("POST", "/v1/restrictions", {"rooms": ["reload"], "countries": ["CN"],
+                                             "reason": "order"})
+    await prosody.until_log("1 restricted", after=mark)
+    refused = await cn.join("reload")
+    assert not refused.joined and "CN" in (refused.error_text or "")
