@@ -2,7 +2,7 @@
 
 `Fuzzer(service).run(operation, mode, examples, seed)` generates requests for one operation of
 the service's own `/openapi.json`, sends each with the bearer token its `x-scope` asks for (and,
-now and then, none, a wrong-scope or an unknown one), and checks every answer:
+one time in three, none, the other scope's or an unknown one), and checks every answer:
 
 - no 5xx, ever;
 - every 4xx is `{"error": {"code": str, "message": str, "field": str|null}}`; a 400/422 names a
@@ -219,8 +219,8 @@ class Fuzzer:
 
     # -- generation -----------------------------------------------------------------------
     def _auth(self, scope: str | None, choice: int) -> str | None:
-        """The Authorization header: the right token 6 times in 8, else none, the other
-        scope's token, or an unknown one."""
+        """The Authorization header for `choice` in 0..8: the right token (0-5), none (6), the
+        other scope's token (7) or an unknown one (8)."""
         svc = self.service
         right = {"admin": svc.admin_token, "plugin": svc.plugin_token}.get(scope or "")
         if right is None or choice < 6:
@@ -265,7 +265,7 @@ class Fuzzer:
             case = data.draw(strategy)
             if mode is GenerationMode.POSITIVE and data.draw(st.integers(0, 3)) > 0:
                 self._steer(case, data)
-            auth = self._auth(scope, data.draw(st.integers(0, 7)))
+            auth = self._auth(scope, data.draw(st.integers(0, 8)))
             if auth is None:
                 case.headers.pop("Authorization", None)
             else:
