@@ -35,6 +35,7 @@ local enforce = module:get_option_boolean("joingate_enforce", true);
 local poll_wait = module:get_option_number("joingate_poll_wait", 25);
 local census_interval = module:get_option_number("joingate_census_interval", 60);
 local cache_ttl = module:get_option_number("joingate_cache_ttl", 60);
+local census_source = module:get_option_string("joingate_census_source", module.host);
 local batch_size = 1000; -- the service's limit per /v1/authorize/batch call
 
 if not base_url then
@@ -175,7 +176,9 @@ local function call(method, path, body, limit)
 		if req then in_flight[req] = nil; end
 		done();
 	end
-	req = http.request(base_url .. path, {
+	-- net.http raises on some local problems (an https URL without TLS support, say); that
+	-- must become a failed call, decided by the fail mode, not an error that drops the join.
+	local ok, made = pcall(http.request, base_url .. path, {
 		method = method;
 		headers = headers;
 		body = body and json.encode(body) or nil;
@@ -183,6 +186,11 @@ local function call(method, path, body, limit)
 	}, function (resp_body, code)
 		finish(resp_body, code);
 	end);
+	if ok then
+		req = made;
+	else
+		finish(tostring(made), 0);
+	end
 	if not finished then
 		if req then in_flight[req] = true; end
 		timer = module:add_timer(limit, function ()
@@ -316,7 +324,7 @@ module:hook("muc-occupant-pre-join", function (event)
 			return refuse(event, util.UNAVAILABLE_TEXT);
 		end
 		-- Let in unchecked: the enforcement loop checks this meeting once the service answers.
-		unchecked[room_name] = true;
+		if enforce then unchecked[room_name] = true; end
 		return;
 	end
 	if decision.allow then
@@ -358,7 +366,7 @@ if census_interval > 0 then
 	local census_busy = false;
 	local census_runner = async.runner(function ()
 		census_busy = true;
-		local answer, err = call("POST", "/v1/census", { source = module.host; rooms = census_counts() },
+		local answer, err = call("POST", "/v1/census", { source = census_source; rooms = census_counts() },
 			5 + timeout);
 		if not answer then
 			complain("census", err, "joingate did not take the census report: %s", err);
@@ -485,6 +493,7 @@ local function enforcement_loop()
 				pending = nil;
 				failures = 0;
 			else
+				feed_connected = false; -- no remembered answers until the service answers again
 				failures = failures + 1;
 				sleep(util.backoff(failures));
 			end
