@@ -36,7 +36,8 @@ async def check_restriction(store: Store, fields: Mapping[str, Any],
     request_id = fields.get("request")
     request: AuthorityRequest | None = None
     if request_id is not None:
-        if not isinstance(request_id, int) or isinstance(request_id, bool):
+        if not isinstance(request_id, int) or isinstance(request_id, bool) \
+                or not 0 < request_id < 2**63:
             raise InvalidInput("request: must be the id of an authority request",
                                field="request")
         try:

@@ -40,7 +40,8 @@ def utc_now() -> datetime:
 def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat pads the year to four digits (strftime's %Y does not on Linux before 1000).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_time(value: str, field_name: str) -> datetime:
@@ -54,7 +55,10 @@ def parse_time(value: str, field_name: str) -> datetime:
     if parsed.tzinfo is None:
         raise InvalidInput(f"{field_name}: give a UTC offset (e.g. Z or +08:00) so the time is "
                            "not ambiguous", field=field_name)
-    return parsed.astimezone(UTC).replace(microsecond=0)
+    try:
+        return parsed.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:  # the UTC instant falls outside years 1-9999
+        raise InvalidInput(f"{field_name}: out of range", field=field_name) from None
 
 
 def normalize_room(name: Any, field_name: str = "rooms", allow_all: bool = True) -> str:
@@ -91,7 +95,9 @@ def normalize_rooms(names: Iterable[Any], field_name: str = "rooms",
 def normalize_country(code: Any, table: JurisdictionTable, field_name: str = "countries") -> str:
     if not isinstance(code, str):
         raise InvalidInput(f"{field_name}: a country code must be a string", field=field_name)
-    text = code.strip().upper()
+    text = code.strip()
+    # ASCII first: str.upper() turns "ß" into "SS" and "ﬁ" into "FI".
+    text = text.upper() if text.isascii() else ""
     if len(text) != 2 or not text.isalpha() or not table.is_country(text):
         raise InvalidInput(f"{field_name}: {code!r} is not an ISO 3166-1 alpha-2 country code",
                            field=field_name)

@@ -17,6 +17,7 @@ from ..errors import InvalidInput
 Room = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 Ip = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
 class AuthorizeIn(msgspec.Struct):
@@ -35,7 +36,7 @@ class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Text
     starts_at: str | None = None
     ends_at: str | None = None
-    request: int | None = None
+    request: Id | None = None
     mode: Literal["block", "allow-only"] = "block"
 
 
