@@ -20,6 +20,8 @@ DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
 AUTH_DOMAIN = "auth.localhost"
 RECORDER_DOMAIN = "recorder.localhost"
+BOT_DOMAIN = "bot.localhost"  # an external component (XEP-0114): its users have no client address
+BOT_SECRET = "bot-secret"
 READY = "joingate gate active"
 DISABLED = "the join gate is DISABLED"
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
@@ -67,6 +69,7 @@ class ProsodyServer:
         self.log_path = workdir / "prosody.log"
         self.c2s_port = free_port()
         self.http_port = free_port()
+        self.component_port = free_port()
         self.joingate = dict(joingate)
         self.trusted_proxies = list(trusted_proxies)
         self.load_plugin = load_plugin
@@ -101,6 +104,8 @@ c2s_interfaces = {{ "127.0.0.1" }}
 http_ports = {{ {self.http_port} }}
 http_interfaces = {{ "127.0.0.1" }}
 https_ports = {{ }}
+component_ports = {{ {self.component_port} }}
+component_interfaces = {{ "127.0.0.1" }}
 trusted_proxies = {lua(self.trusted_proxies)}
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
@@ -120,6 +125,9 @@ VirtualHost {lua(AUTH_DOMAIN)}
 VirtualHost {lua(RECORDER_DOMAIN)}
 \tauthentication = "insecure"
 \tinsecure_open_authentication = "Yes please, I know what I'm doing!"
+
+Component {lua(BOT_DOMAIN)}
+\tcomponent_secret = {lua(BOT_SECRET)}
 
 Component {lua(MUC_DOMAIN)} "muc"
 \tmodules_enabled = {muc_modules}

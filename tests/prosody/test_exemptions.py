@@ -9,6 +9,7 @@ import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.harness import AUTH_DOMAIN, RECORDER_DOMAIN, ProsodyServer
+from tests.prosody.xmpp import ComponentUser
 from tests.support.geodb import address
 from tests.support.service import JoingateService
 
@@ -94,3 +95,30 @@ async def test_plugin_log_names_room_and_country_never_an_address(
     assert "refused without an answer from joingate" in text
     leaked = [line for line in lines if IPV4.search(line) or "::" in line.split("\t", 2)[-1]]
     assert not leaked, leaked
+
+
+async def test_participants_without_a_client_address_follow_joingate_unlocated(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    # A user behind an external component has no address Prosody knows; with the default
+    # "restricted" they may enter unrestricted meetings only, and leave one that becomes
+    # restricted.
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    await prosody.until_log("1 restricted")
+    bot = ComponentUser(prosody.component_port)
+    await bot.connect()
+    try:
+        refused = await bot.join("june4")
+        assert not refused.joined
+        assert refused.presence.error_condition == "not-allowed"
+        assert "could not be located" in (refused.error_text or "")
+        assert (await bot.join("vigil")).joined
+        (us,) = await crowd.connect(prosody, address("US", 89))
+        assert (await us.join("vigil")).joined
+        service.api("POST", "/v1/restrictions", {"rooms": ["vigil"], "countries": ["CN"],
+                                                 "reason": "order"})
+        removed = await bot.wait_removed("vigil")
+        assert "307" in removed.statuses
+        with pytest.raises(TimeoutError):
+            await us.wait_removed("vigil", timeout=0.3)
+    finally:
+        await bot.disconnect()

@@ -23,7 +23,7 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from tests.prosody.harness import DOMAIN, MUC_DOMAIN
+from tests.prosody.harness import BOT_DOMAIN, BOT_SECRET, DOMAIN, MUC_DOMAIN
 
 NS_MUC = "http://jabber.org/protocol/muc"
 NS_MUC_USER = "http://jabber.org/protocol/muc#user"
@@ -69,9 +69,7 @@ def parse_presence(xml: ET.Element) -> PresenceInfo:
             if r is not None:
                 reason = r.text
     error_type = error_condition = error_text = None
-    error = xml.find(f"{{{NS_CLIENT}}}error")
-    if error is None:
-        error = xml.find("error")
+    error = next((c for c in xml if c.tag == "error" or c.tag.endswith("}error")), None)
     if error is not None:
         error_type = error.get("type")
         for child in error:
@@ -244,6 +242,54 @@ class Participant:
 
     async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
         """Wait for our own unavailable presence from the room (a kick: 110 and 307)."""
+        own = f"{room_jid(room)}/{self.nick}"
+        return await self.presences.wait_for(
+            lambda i: i.frm == own and i.type == "unavailable", timeout)
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect(wait=0.5)
+            await asyncio.wait_for(self.client.disconnected, 5)
+        self.client.abort()
+
+
+class ComponentUser:
+    """A user behind an external component (XEP-0114): Prosody has no client address for them,
+    so joingate_unlocated decides."""
+
+    def __init__(self, component_port: int, user: str = "alice") -> None:
+        self.client = slixmpp.ComponentXMPP(  # type: ignore[no-untyped-call]
+            BOT_DOMAIN, BOT_SECRET, "127.0.0.1", component_port)
+        self.jid = f"{user}@{BOT_DOMAIN}/x"
+        self.nick = f"c{next(_nicks)}"
+        self.presences = PresenceLog()
+        self.client.register_handler(Callback("joingate test presences", StanzaPath("presence"),
+                                              lambda p: self.presences.add(parse_presence(p.xml))))
+
+    async def connect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        started = asyncio.get_running_loop().create_future()
+
+        def on_start(_: object) -> None:
+            if not started.done():
+                started.set_result(True)
+
+        self.client.add_event_handler("session_start", on_start)
+        self.client.connect()
+        await asyncio.wait_for(started, timeout)
+
+    async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
+        occupant = f"{room_jid(room)}/{self.nick}"
+        mark = self.presences.mark()
+        t0 = time.monotonic()
+        pres = self.client.make_presence(pto=slixmpp.JID(occupant), pfrom=slixmpp.JID(self.jid))
+        pres.append(ET.Element(f"{{{NS_MUC}}}x"))
+        pres.send()
+        info = await self.presences.wait_for(
+            lambda i: i.frm == occupant and (i.type == "error" or "110" in i.statuses),
+            timeout, start=mark)
+        return JoinResult(info.type != "error", info, info.received_at - t0)
+
+    async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
         own = f"{room_jid(room)}/{self.nick}"
         return await self.presences.wait_for(
             lambda i: i.frm == own and i.type == "unavailable", timeout)
