@@ -4,10 +4,12 @@ the privacy scan (tests/test_privacy_scan.py) runs after every other test."""
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
+
+from tests.support.postgres import PostgresServer
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -22,3 +24,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last = [i for i in items if "test_privacy_scan.py" in i.nodeid]
     items[:] = [i for i in items if i not in last] + last
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take a fresh database each. Its
+    databases are dumped into the run's temporary directory for the privacy scan."""
+    with PostgresServer() as server:
+        yield server
+        (tmp_path_factory.getbasetemp() / "postgres-dump.sql").write_text(server.dump_all())
