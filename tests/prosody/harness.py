@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ BOT_SECRET = "bot-secret"
 READY = "joingate gate active"
 DISABLED = "the join gate is DISABLED"
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
+PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
 
 LuaValue = str | int | float | bool | Sequence["LuaValue"] | None
 
@@ -70,6 +72,8 @@ class ProsodyServer:
         self.c2s_port = free_port()
         self.http_port = free_port()
         self.component_port = free_port()
+        # A unix socket path must stay short (108 bytes), shorter than pytest's tmp paths.
+        self.admin_socket = Path(tempfile.mkdtemp(prefix="jg-prosody-")) / "admin.sock"
         self.joingate = dict(joingate)
         self.trusted_proxies = list(trusted_proxies)
         self.load_plugin = load_plugin
@@ -97,7 +101,8 @@ pidfile = {lua(str(self.workdir / "prosody.pid"))}
 data_path = {lua(str(self.data_dir))}
 plugin_paths = {{ {lua(str(PLUGIN_DIR))} }}
 log = {{ debug = {lua(str(self.log_path))} }}
-modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket" }}
+modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell" }}
+admin_socket = {lua(str(self.admin_socket))}
 modules_disabled = {{ "s2s" }}
 c2s_ports = {{ {self.c2s_port} }}
 c2s_interfaces = {{ "127.0.0.1" }}
@@ -138,6 +143,7 @@ Component {lua(MUC_DOMAIN)} "muc"
 
     def start(self, timeout: float = 15.0) -> None:
         assert self.proc is None, "already running"
+        self.admin_socket.parent.mkdir(exist_ok=True)
         self.config_path.write_text(self.config_text())
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         out = open(self.workdir / "prosody.out", "ab")  # noqa: SIM115 - handed to the child
@@ -175,6 +181,7 @@ Component {lua(MUC_DOMAIN)} "muc"
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+        shutil.rmtree(self.admin_socket.parent, ignore_errors=True)
 
     def log(self) -> str:
         """This run's Prosody log."""
@@ -183,6 +190,15 @@ Component {lua(MUC_DOMAIN)} "muc"
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             f.seek(self._log_offset)
             return f.read()
+
+    def shell(self, command: str) -> str:
+        """Run one `prosodyctl shell` command against this Prosody (mod_admin_shell)."""
+        result = subprocess.run(
+            [PROSODYCTL, "--config", str(self.config_path), "shell", command],
+            capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise AssertionError(f"prosodyctl shell {command!r}: {result.stdout}{result.stderr}")
+        return result.stdout
 
     def wait_for_log(self, text: str, timeout: float = 10.0, after: int = 0) -> None:
         """Wait until `text` appears in this run's log (from character `after` on)."""
