@@ -117,6 +117,15 @@ def serve(config: str | None) -> None:
                     print=None, handle_signals=True)
 
 
+@main.command()
+def demo() -> None:
+    """Replay June 2020 on a local Prosody with the plugin (needs prosody, a checkout)."""
+    from . import demo as demo_module
+
+    with _errors():
+        demo_module.run(click.echo)
+
+
 # -- tokens -------------------------------------------------------------------------------
 
 @main.group()

@@ -1,0 +1,209 @@
+"""`joingate demo`: June 2020 replayed on a local Prosody with mod_joingate.
+
+It starts a real `joingate serve` and Debian's Prosody with the plugin from this checkout,
+connects simulated participants from distinct loopback addresses (placed in countries by
+seeds/demo/loopback-country.mmdb), replays seeds/demo/june2020.toml, and prints a timeline of
+who was refused, who was removed and who stayed, then the transparency report.
+
+The demo drives the same Prosody harness and XMPP clients the plugin's tests use
+(tests/prosody, tests/support), so it runs from a source checkout with the test extras
+installed (`bash scripts/setup.sh --test`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import JoingateError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class DemoError(JoingateError):
+    code = "demo"
+
+
+def _harness() -> tuple[Any, Any, Any]:
+    """The checkout's Prosody harness, XMPP participant and service runner."""
+    if not (ROOT / "tests" / "prosody" / "harness.py").exists():
+        raise DemoError("joingate demo runs from a source checkout (it uses tests/prosody)")
+    if shutil.which("prosody") is None:
+        raise DemoError("joingate demo needs Debian's prosody: apt-get install prosody")
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.prosody.harness import ProsodyServer
+        from tests.prosody.xmpp import Participant
+        from tests.support.service import JoingateService
+    except ImportError as exc:
+        raise DemoError(f"joingate demo needs the test extras ({exc.name}): "
+                        "bash scripts/setup.sh --test") from None
+    return ProsodyServer, Participant, JoingateService
+
+
+class Timeline:
+    def __init__(self, echo: Callable[[str], None]):
+        self.echo = echo
+        self.t0 = time.monotonic()
+
+    def __call__(self, text: str, indent: int = 0) -> None:
+        self.echo(f"[{time.monotonic() - self.t0:6.2f}s] {'  ' * indent}{text}")
+
+
+def scenario() -> dict[str, Any]:
+    raw = (resources.files("joingate.seeds") / "demo" / "june2020.toml").read_text("utf-8")
+    return tomllib.loads(raw)
+
+
+def run(echo: Callable[[str], None] = print) -> None:
+    prosody_cls, participant_cls, service_cls = _harness()
+    work = Path(tempfile.mkdtemp(prefix="joingate-demo-"))
+    geo = Path(str(resources.files("joingate.seeds") / "demo" / "loopback-country.mmdb"))
+    try:
+        with service_cls(work / "joingate", geoip=geo) as svc:
+            prosody = prosody_cls(work / "prosody", joingate={
+                "joingate_url": svc.url, "joingate_token": svc.plugin_token,
+                "joingate_poll_wait": 2})
+            prosody.start()
+            try:
+                prosody.wait_for_log("joingate enforcement feed connected")
+                echo("joingate demo: June 2020, replayed on a local Prosody with mod_joingate")
+                echo(f"  joingate {svc.url} · Prosody c2s 127.0.0.1:{prosody.c2s_port} · "
+                     "participants join from loopback addresses placed in countries by "
+                     "seeds/demo/loopback-country.mmdb\n")
+                asyncio.run(_story(svc, prosody, participant_cls, scenario(), Timeline(echo)))
+                checkpoint = svc.cli("audit", "checkpoint").stdout.strip()
+                echo(f"\nAudit log checkpoint (joingate audit checkpoint): {checkpoint}")
+                echo("\nThe transparency report (joingate report --format md):\n")
+                echo(svc.cli("report", "--format", "md").stdout)
+            finally:
+                prosody.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _who(p: Any, country: dict[str, str]) -> str:
+    host = ", host" if getattr(p, "host", False) else ""
+    return f"{p.nick} ({country[p.nick]}{host})"
+
+
+async def _story(svc: Any, prosody: Any, participant_cls: Any, story: dict[str, Any],
+                 say: Timeline) -> None:
+    people: dict[str, list[Any]] = {}
+    country: dict[str, str] = {}
+    everyone: list[Any] = []
+
+    async def enter(room: str, names: list[list[str]]) -> list[Any]:
+        joined: list[Any] = []
+        for name, address in names:
+            p = participant_cls(prosody.c2s_port, address, nick=name)
+            everyone.append(p)
+            await p.connect()
+            result = await p.join(room)
+            country[name] = svc.cli("geoip", "lookup", address).stdout.strip()
+            if not result.joined:
+                raise DemoError(f"{name} could not join {room}: {result.error_text}")
+            p.host = not joined  # the first one in opens the meeting and owns it
+            joined.append(p)
+        return joined
+
+    try:
+        say("Participants join five meetings, each from an address of their own:")
+        for meeting in [*story["meetings"], story["upcoming"]]:
+            people[meeting["name"]] = await enter(meeting["name"], meeting["people"])
+            say(f"{meeting['name']:<13} {meeting['about']}: "
+                + ", ".join(_who(p, country) for p in people[meeting["name"]]), 1)
+        say("Everyone was admitted: no restriction is in force.", 1)
+
+        req = story["request"]
+        status, request = svc.api("POST", "/v1/requests", {
+            k: req[k] for k in ("authority", "jurisdiction", "reference", "rooms", "demand")})
+        assert status == 201, request
+        say(f"Authority request #{request['id']} recorded: {req['authority']} "
+            f"({req['jurisdiction']}), {req['reference']}: \"{req['demand']}\"")
+        current = [m["name"] for m in story["meetings"] if m["name"] in req["rooms"]]
+
+        status, refused = svc.api("POST", "/v1/restrictions", {
+            "rooms": current, "countries": ["CN", "HK"], "request": request["id"],
+            "reason": f"{req['reference']}, widened to Hong Kong"})
+        say(f"A restriction for CN and HK is refused (HTTP {status}, field "
+            f"{refused['error']['field']}): {refused['error']['message']}. Nothing was written.")
+
+        started = time.monotonic()
+        status, made = svc.api("POST", "/v1/restrictions", {
+            "rooms": current, "countries": ["CN"], "request": request["id"],
+            "reason": f"{req['reference']}, limited to participants in mainland China"})
+        assert status == 201, made
+        say(f"Restriction #{made['id']}: participants located in CN, in {', '.join(current)} "
+            "only. The meetings go on; no account is touched.")
+        await _removals(say, [p for room in current for p in people[room]], current, country,
+                        started, people)
+
+        late = story["late"]
+        comer = participant_cls(prosody.c2s_port, late["address"], nick=f"{late['name']}-again")
+        everyone.append(comer)
+        await comer.connect()
+        result = await comer.join(late["room"])
+        say(f"{late['name']} ({country[late['name']]}) tries to rejoin {late['room']}: "
+            f"{'admitted' if result.joined else 'refused'} — \"{result.error_text}\"")
+
+        upcoming = story["upcoming"]
+        starts = (datetime.now(UTC) + timedelta(seconds=upcoming["starts_in_seconds"])
+                  ).replace(microsecond=0) + timedelta(seconds=1)
+        status, window = svc.api("POST", "/v1/restrictions", {
+            "rooms": [upcoming["name"]], "countries": ["CN"], "request": request["id"],
+            "starts_at": starts.isoformat(), "reason": f"{req['reference']}, the vigil"})
+        assert status == 201, window
+        say(f"Restriction #{window['id']} on {upcoming['name']} from "
+            f"{starts:%H:%M:%S} UTC ({window['state']}); its participants joined early "
+            "and are still in.")
+        opened = starts.timestamp() - time.time() + time.monotonic()
+        await _removals(say, people[upcoming["name"]], [upcoming["name"]], country, opened,
+                        people, timeout=upcoming["starts_in_seconds"] + 5)
+
+        status, decided = svc.api("POST", f"/v1/requests/{request['id']}/decision", {
+            "outcome": "partially", "note": "Restricted to participants located in mainland "
+            "China, in the meetings named. No meeting ended, no account suspended."})
+        say(f"Request #{request['id']} decided: {decided['outcome']} "
+            f"(restrictions {decided['restrictions']}).")
+
+        say("Who stayed:")
+        for room, members in people.items():
+            still = [p for p in members if room.lower() in p.rooms]
+            say(f"{room:<13} " + (", ".join(_who(p, country) for p in still) or "nobody"), 1)
+        say("Host accounts suspended: 0. Meetings ended: 0.")
+    finally:
+        for p in everyone:
+            await p.disconnect()
+
+
+async def _removals(say: Timeline, watched: list[Any], rooms: list[str],
+                    country: dict[str, str], since: float, people: dict[str, list[Any]],
+                    timeout: float = 5.0) -> None:
+    """Print each removal as it happens; expect exactly the CN participants to go."""
+    expected = [p for p in watched if country[p.nick] == "CN"]
+    room_of = {id(p): room for room in rooms for p in people[room] if p in watched}
+
+    async def one(p: Any) -> str:
+        room = room_of[id(p)]
+        info = await p.wait_removed(room, timeout)
+        p.rooms.discard(room.lower())
+        say(f"removed from {room}: {_who(p, country)}, {info.received_at - since:.2f} s after "
+            f"the restriction took effect (status {','.join(sorted(info.statuses))}, role "
+            f"{info.role}, affiliation unchanged: {info.affiliation})", 1)
+        return str(info.reason)
+
+    reasons = set(await asyncio.gather(*(one(p) for p in expected)))
+    for reason in sorted(reasons):
+        say(f"what they were shown: \"{reason}\"", 1)
+    stayed = [p for p in watched if p not in expected]
+    say(f"stayed: {', '.join(_who(p, country) for p in stayed)}", 1)

@@ -1,0 +1,32 @@
+"""`joingate demo` replays June 2020 end to end on a real Prosody and says what happened."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.support.service import JOINGATE
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+MAINLAND = {"Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Sun", "Ma"}
+
+
+def test_demo_tells_the_story() -> None:
+    done = subprocess.run([*JOINGATE, "demo"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "refused (HTTP 422, field countries)" in out and "HK is outside it" in out
+    removed = set(re.findall(r"removed from june4-[a-z]+: (\w+) \(CN\)", out))
+    assert removed == MAINLAND
+    assert "Liu (CN) tries to rejoin june4-ny: refused" in out
+    stayed = dict(re.findall(r"\]   (june4-\w+) +(.+)$", out.split("Who stayed:")[1],
+                             re.MULTILINE))
+    assert stayed["june4-hk"] == "Lee (HK, host), Chan (HK), Wong (HK), Lin (TW)"
+    assert stayed["june4-taipei"] == "Tsai (TW, host), Kao (TW), Miller (US)"
+    assert not any(name in line for line in stayed.values() for name in MAINLAND)
+    assert "Host accounts suspended: 0. Meetings ended: 0." in out
+    assert "# Transparency report" in out and "removed from a meeting: **10**" in out
+    assert not re.search(r"127\.0\.[1-9]\.\d+", out)  # no participant address is printed
