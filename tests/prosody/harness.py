@@ -28,7 +28,7 @@ DISABLED = "the join gate is DISABLED"
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
 PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
 
-LuaValue = str | int | float | bool | Sequence["LuaValue"] | None
+LuaValue = str | int | float | bool | Sequence["LuaValue"] | Mapping[str, "LuaValue"] | None
 
 
 def free_port() -> int:
@@ -50,6 +50,8 @@ def lua(value: LuaValue) -> str:
         escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
                    .replace("\n", "\\n").replace("\r", "\\r"))
         return f'"{escaped}"'
+    if isinstance(value, Mapping):
+        return "{ " + "; ".join(f"[{lua(k)}] = {lua(v)}" for k, v in value.items()) + " }"
     return "{ " + "; ".join(lua(v) for v in value) + " }"
 
 
@@ -62,6 +64,7 @@ class ProsodyServer:
         trusted_proxies: Sequence[str] = ("127.0.0.2",),
         load_plugin: bool = True,
         ready_text: str = READY,
+        muc_options: Mapping[str, LuaValue] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,7 @@ class ProsodyServer:
         self.trusted_proxies = list(trusted_proxies)
         self.load_plugin = load_plugin
         self.ready_text = ready_text
+        self.muc_options = dict(muc_options or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -90,8 +94,8 @@ class ProsodyServer:
         return f"http://127.0.0.1:{self.http_port}/http-bind"
 
     def config_text(self) -> str:
-        joingate_lines = "\n".join(f"\t{key} = {lua(value)}"
-                                   for key, value in self.joingate.items())
+        joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value
+                                   in {**self.muc_options, **self.joingate}.items())
         muc_modules = lua(["joingate"] if self.load_plugin else [])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         return f"""-- written by tests/prosody/harness.py

@@ -12,7 +12,7 @@ import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.faults import GARBAGE, fault_server, join_checks_hang
-from tests.prosody.harness import ProsodyServer
+from tests.prosody.harness import LuaValue, ProsodyServer
 from tests.prosody.xmpp import JoinResult
 from tests.support.geodb import address
 from tests.support.service import JoingateService
@@ -134,3 +134,25 @@ async def test_room_changes_during_the_wait_are_rechecked(
         assert (result.presence.error_type, result.presence.error_condition) == (
             "wait", "item-not-found")
         assert (await late.join("lonely")).joined  # trying again works
+
+
+@pytest.mark.parametrize("kept", [True, False])
+async def test_restricted_list_on_a_memory_storage_component(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd,
+        kept: bool) -> None:
+    # Jitsi's conference component says storage = "memory"; the README's two lines keep just
+    # this module's list on disk. Without them a restart forgets it until the first contact.
+    muc_options: dict[str, LuaValue] = (
+        {"default_storage": "memory", "storage": {"joingate": "internal"}} if kept
+        else {"storage": "memory"})
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    server = make_prosody(service.url, service.plugin_token, muc_options=muc_options,
+                          timeout=TIMEOUT)
+    await server.until_log("1 restricted")
+    server.stop()
+    async with fault_server("hang") as url:
+        server.joingate["joingate_url"] = url
+        server.start()
+        (us,) = await crowd.connect(server, address("US", 110))
+        result = await us.join("june4")
+        assert result.joined is not kept, result
