@@ -96,3 +96,46 @@ async def join_checks_hang(service_url: str) -> AsyncIterator[HangingFront]:
     finally:
         await runner.cleanup()
         await session.close()
+
+
+@contextlib.asynccontextmanager
+async def disagreeing_service() -> AsyncIterator[str]:
+    """A service whose enforcement feed reports no restricted meeting while its join checks
+    refuse 127.0.1.0/24 (CN in the test DB) everywhere. Yields its base URL."""
+
+    async def enforcement(request: web.Request) -> web.Response:
+        if request.query.get("after") != "7":
+            return web.json_response({"epoch": 7, "rooms": ["*"], "restricted": []})
+        await asyncio.sleep(float(request.query.get("wait", "1")))
+        return web.json_response({"epoch": 7, "rooms": [], "restricted": []})
+
+    def verdict(ip: str) -> dict[str, object]:
+        if ip.startswith("127.0.1."):
+            return {"decision": "deny", "country": "CN", "restriction": 99}
+        return {"decision": "allow", "country": None, "restriction": None}
+
+    async def authorize(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response(verdict(body["ip"]))
+
+    async def batch(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"results": [verdict(c["ip"]) for c in body["checks"]]})
+
+    async def census(request: web.Request) -> web.Response:
+        return web.json_response({"rooms": 0})
+
+    app = web.Application()
+    app.router.add_get("/v1/enforcement", enforcement)
+    app.router.add_post("/v1/authorize", authorize)
+    app.router.add_post("/v1/authorize/batch", batch)
+    app.router.add_post("/v1/census", census)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

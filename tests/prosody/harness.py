@@ -65,6 +65,7 @@ class ProsodyServer:
         load_plugin: bool = True,
         ready_text: str = READY,
         muc_options: Mapping[str, LuaValue] | None = None,
+        log_level: str = "debug",
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +83,8 @@ class ProsodyServer:
         self.load_plugin = load_plugin
         self.ready_text = ready_text
         self.muc_options = dict(muc_options or {})
+        # Tests read the debug log; a benchmark wants "info" (debug lines cost time per stanza).
+        self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -104,7 +107,7 @@ daemonize = false
 pidfile = {lua(str(self.workdir / "prosody.pid"))}
 data_path = {lua(str(self.data_dir))}
 plugin_paths = {{ {lua(str(PLUGIN_DIR))} }}
-log = {{ debug = {lua(str(self.log_path))} }}
+log = {{ {self.log_level} = {lua(str(self.log_path))} }}
 modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell" }}
 admin_socket = {lua(str(self.admin_socket))}
 modules_disabled = {{ "s2s" }}

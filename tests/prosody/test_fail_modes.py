@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.faults import GARBAGE, fault_server, join_checks_hang
+from tests.prosody.faults import GARBAGE, disagreeing_service, fault_server, join_checks_hang
 from tests.prosody.harness import LuaValue, ProsodyServer
 from tests.prosody.xmpp import JoinResult
 from tests.support.geodb import address
@@ -59,7 +59,9 @@ async def check_joins(server: ProsodyServer, crowd: Crowd, mode: str, host: int,
 async def test_service_stopped(service: JoingateService, make_prosody: ProsodyFactory,
                                crowd: Crowd, mode: str) -> None:
     server = await start_learned(service, make_prosody, mode)
+    mark = server.log_mark()
     service.stop()
+    await server.until_log("enforcement feed unavailable", after=mark)
     await check_joins(server, crowd, mode, 50)
 
     # It comes back: the feed reconnects (after its back-off) and real decisions resume.
@@ -108,8 +110,9 @@ async def test_room_changes_during_the_wait_are_rechecked(
         service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
     # A join waits up to joingate_timeout; Prosody decided "free nick" and "live room" before.
     async with join_checks_hang(service.url) as front:
+        # Unrestricted meetings would admit without waiting: make every join wait here.
         server = make_prosody(front.url, service.plugin_token, fail_mode="open",
-                              timeout=TIMEOUT)
+                              timeout=TIMEOUT, admit_unrestricted=False)
         await server.until_log("joingate enforcement feed connected")
         (first, second, alone, late) = await crowd.connect(
             server, address("US", 101), address("US", 102), address("US", 103),
@@ -156,3 +159,36 @@ async def test_restricted_list_on_a_memory_storage_component(
         (us,) = await crowd.connect(server, address("US", 110))
         result = await us.join("june4")
         assert result.joined is not kept, result
+
+
+async def test_unrestricted_meetings_admit_without_waiting(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # Join checks hang; the feed works and lists june4 as restricted. A meeting the feed says
+    # is unrestricted admits at once; a restricted one waits for the answer (then the fail mode).
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    async with join_checks_hang(service.url) as front:
+        server = make_prosody(front.url, service.plugin_token, fail_mode="restricted",
+                              timeout=TIMEOUT)
+        await server.until_log("1 restricted")
+        us, cn = await crowd.connect(server, address("US", 111), address("CN", 111))
+        early = await us.join("picnic")
+        assert early.joined and early.seconds < TIMEOUT / 2, early
+        waited = await cn.join("june4")
+        assert not waited.joined and waited.seconds >= TIMEOUT * 0.9, waited
+
+
+async def test_admitted_early_then_refused_is_removed_at_once(
+        make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A service whose feed says "nothing restricted" while its answers refuse CN (a bug, or a
+    # restriction the feed has not reported yet): the check right after the join removes them.
+    async with disagreeing_service() as url:
+        server = make_prosody(url, "any-token")
+        await server.until_log("joingate enforcement feed connected")
+        cn, us = await crowd.connect(server, address("CN", 112), address("US", 112))
+        assert (await us.join("picnic")).joined
+        assert (await cn.join("picnic")).joined
+        removed = await cn.wait_removed("picnic", timeout=2)
+        assert "307" in removed.statuses
+        assert "Removed a participant from picnic right after joining (country CN" in server.log()
+        with pytest.raises(TimeoutError):
+            await us.wait_removed("picnic", timeout=0.3)

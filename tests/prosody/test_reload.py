@@ -35,9 +35,9 @@ async def test_reload_applies_new_options_and_stops_the_old_loop(
 
     mark = server.log_mark()
     service.stop()
-    refused = await us.join("picnic")  # the new fail mode decides
-    assert not refused.joined and "join check is unavailable" in (refused.error_text or "")
     # One enforcement loop notices the outage, not two: the old module's loop ended.
     await server.until_log("enforcement feed unavailable", after=mark)
+    refused = await us.join("picnic")  # the new fail mode decides
+    assert not refused.joined and "join check is unavailable" in (refused.error_text or "")
     await asyncio.sleep(2.5)  # past the first retry (1 s) of any loop still running
     assert server.log()[mark:].count("enforcement feed unavailable") == 1

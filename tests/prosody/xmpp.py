@@ -184,6 +184,7 @@ class Participant:
         self.nick = nick or f"p{next(_nicks)}"
         self.client = _BoundClient(source_ip, jid)
         self.rooms: set[str] = set()
+        self._leave_mark = 0
 
     @property
     def presences(self) -> PresenceLog:
@@ -216,8 +217,8 @@ class Participant:
         pres.send()
 
         def answer(info: PresenceInfo) -> bool:
-            return info.frm == expected and (info.type == "error"
-                                             or "110" in info.statuses)
+            return info.frm == expected and (info.type == "error" or (
+                info.type is None and "110" in info.statuses))
 
         info = await self.presences.wait_for(answer, timeout, start=mark)
         joined = info.type != "error"
@@ -226,8 +227,16 @@ class Participant:
         return JoinResult(joined, info, info.received_at - t0)
 
     def leave(self, room: str) -> None:
+        """Send an unavailable presence to the room; `await left(room)` for its answer."""
+        self._leave_mark = self.presences.mark()
         self.client.make_presence(pto=slixmpp.JID(f"{room_jid(room)}/{self.nick}"),
                                   ptype="unavailable").send()
+
+    async def left(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
+        """Wait until the room confirms the last leave()."""
+        own = f"{room_jid(room).lower()}/{self.nick}"
+        return await self.presences.wait_for(
+            lambda i: i.frm == own and i.type == "unavailable", timeout, start=self._leave_mark)
 
     def say(self, room: str, body: str) -> None:
         self.client.send_message(mto=slixmpp.JID(room_jid(room)), mbody=body, mtype="groupchat")
