@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from .errors import Conflict, InvalidInput, OutsideJurisdiction, RuleViolation
@@ -44,8 +44,10 @@ def format_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def parse_time(value: str, field_name: str) -> datetime:
-    """ISO 8601 date-time with an offset (e.g. 2026-06-04T20:00:00+08:00 or ...Z) → UTC."""
+def parse_time(value: str, field_name: str, round_up: bool = False) -> datetime:
+    """ISO 8601 date-time with an offset (e.g. 2026-06-04T20:00:00+08:00 or ...Z) → UTC, kept
+    to the second: fractions are dropped, or rounded up with `round_up` (a window's start), so
+    that a restriction never applies outside the window it was given."""
     text = value.strip() if isinstance(value, str) else ""
     try:
         parsed = datetime.fromisoformat(text)
@@ -56,7 +58,10 @@ def parse_time(value: str, field_name: str) -> datetime:
         raise InvalidInput(f"{field_name}: give a UTC offset (e.g. Z or +08:00) so the time is "
                            "not ambiguous", field=field_name)
     try:
-        return parsed.astimezone(UTC).replace(microsecond=0)
+        utc = parsed.astimezone(UTC)
+        if round_up and utc.microsecond:
+            utc += timedelta(seconds=1)
+        return utc.replace(microsecond=0)
     except OverflowError:  # the UTC instant falls outside years 1-9999
         raise InvalidInput(f"{field_name}: out of range", field=field_name) from None
 
@@ -240,7 +245,8 @@ def build_restriction(*, rooms: Sequence[Any], countries: Sequence[Any],
         raise InvalidInput(f"mode: must be one of {', '.join(MODES)}", field="mode")
     reason_text = require_text(reason, "reason")
     start = now if starts_at is None else (
-        starts_at if isinstance(starts_at, datetime) else parse_time(starts_at, "starts_at"))
+        starts_at if isinstance(starts_at, datetime)
+        else parse_time(starts_at, "starts_at", round_up=True))
     end = None if ends_at is None else (
         ends_at if isinstance(ends_at, datetime) else parse_time(ends_at, "ends_at"))
     if end is not None and end <= start:

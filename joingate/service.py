@@ -43,6 +43,12 @@ class Enforcement:
         self.epoch = int(time.time() * 1000)
         self._history: deque[tuple[int, frozenset[str]]] = deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
+        self._closing = False
+
+    def close(self) -> None:
+        """Answer every waiting long-poll now (the service is shutting down)."""
+        self._closing = True
+        self._changed.set()
 
     def advance(self, rooms: set[str]) -> None:
         self.epoch += 1
@@ -65,7 +71,7 @@ class Enforcement:
 
     async def wait(self, after: int, timeout: float) -> list[str] | None:
         changes = self.changes_since(after)
-        if changes is not None or timeout <= 0:
+        if changes is not None or timeout <= 0 or self._closing:
             return changes
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)

@@ -102,6 +102,12 @@ async def authorize(request: web.Request) -> web.StreamResponse:
 
 
 
+# purpose -> (how a denial is counted, how an allow is counted; None: not counted)
+_BATCH_OUTCOMES: dict[str, tuple[str, str | None]] = {
+    "join": ("refused", "allowed"), "sweep": ("removed", None),
+    "admitted": ("removed", "allowed")}
+
+
 async def authorize_batch(request: web.Request) -> web.Response:
     _auth(request, "plugin")
     body = schemas.decode(await request.read(), _BATCH)
@@ -114,12 +120,12 @@ async def authorize_batch(request: web.Request) -> web.Response:
         except InvalidInput as exc:
             raise InvalidInput(f"checks[{i}].{exc.message}", field=f"checks[{i}].ip") from None
         results.append(verdict)
-    sweep = body.purpose == "sweep"
+    denied, allowed = _BATCH_OUTCOMES[body.purpose]
     for verdict in results:
         if verdict.decision == "deny":
-            engine.count(verdict, now, "removed" if sweep else "refused")
-        elif not sweep:
-            engine.count(verdict, now, "allowed")
+            engine.count(verdict, now, denied)
+        elif allowed is not None:
+            engine.count(verdict, now, allowed)
     return _json({"results": results})
 
 
@@ -306,6 +312,9 @@ def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Applicati
                              else json_errors(handler))
     add_web_routes(app)  # /admin/, /transparency, /static/
     app.router.add_route("*", "/{tail:.*}", unrouted)  # last: JSON 404/405 for the rest
+    async def end_long_polls(app: web.Application) -> None:
+        runtime.enforcement.close()
+    app.on_shutdown.append(end_long_polls)
     if manage_runtime:
         async def lifecycle(app: web.Application) -> Any:
             await runtime.start()

@@ -172,7 +172,9 @@ def openapi_document() -> dict[str, Any]:
             "May this participant, at this address, enter this meeting?", "plugin",
             {**_ok("Verdict"), **_errors(*_PLUGIN_ERRORS)}, body="AuthorizeIn")},
         "/v1/authorize/batch": {"post": _op(
-            "Several checks at once (purpose 'sweep' counts denials as removals)", "plugin",
+            "Several checks at once: purpose 'join' (counted as joins), 'sweep' (re-checks; "
+            "denials counted as removals) or 'admitted' (joins let in before the answer; "
+            "denials counted as removals)", "plugin",
             {**_ok("BatchResult"), **_errors(*_PLUGIN_ERRORS)}, body="BatchIn")},
         "/v1/enforcement": {"get": _op(
             "Long-poll: which meetings' restrictions changed since an epoch", "plugin",

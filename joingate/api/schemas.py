@@ -27,7 +27,10 @@ class AuthorizeIn(msgspec.Struct):
 
 class BatchIn(msgspec.Struct):
     checks: Annotated[list[AuthorizeIn], msgspec.Meta(max_length=1000)]
-    purpose: Literal["join", "sweep"] = "sweep"
+    # join: decisions on joins (allowed / refused); sweep: re-checks of people in a meeting
+    # (denials counted as removals); admitted: joins the plugin let in before asking (allowed,
+    # or removed when the answer is a denial).
+    purpose: Literal["join", "sweep", "admitted"] = "sweep"
 
 
 class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):

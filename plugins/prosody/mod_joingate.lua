@@ -293,7 +293,7 @@ local function verify_queued()
 		for i, item in ipairs(chunk) do
 			checks[i] = { room = item.room_name; ip = item.ip };
 		end
-		request("POST", "/v1/authorize/batch", { checks = checks; purpose = "join" }, 5 + timeout,
+		request("POST", "/v1/authorize/batch", { checks = checks; purpose = "admitted" }, 5 + timeout,
 			function (answer, err)
 				local results;
 				if answer then results, err = util.parse_batch(answer, #chunk); end

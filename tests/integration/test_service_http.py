@@ -297,3 +297,24 @@ def test_geoip_file_replaced_while_serving(service: JoingateService, tmp_path: A
     wait_until(lambda: http("GET", f"{service.url}/readyz")[1]["geoip"]["reload_error"],
                timeout=10, what="the reload error to be reported")
     assert service.authorize("r", address("DE"))["decision"] == "deny"
+
+
+def test_shutdown_answers_open_long_polls(service: JoingateService) -> None:
+    _, first = poll(service, 0, 1)
+    answered: dict[str, Any] = {}
+
+    def long_poll() -> None:
+        try:
+            answered["status"] = http("GET", f"{service.url}/v1/enforcement?after="
+                                      f"{first['epoch']}&wait=50", token=service.plugin_token,
+                                      timeout=60)[0]
+        except OSError as exc:  # the connection may close as the process exits
+            answered["error"] = exc
+    waiter = threading.Thread(target=long_poll)
+    waiter.start()
+    time.sleep(0.3)  # let the long-poll reach the service first
+    started = time.monotonic()
+    service.stop()
+    assert time.monotonic() - started < 5, "shutdown must not wait for the long-poll's end"
+    waiter.join(timeout=10)
+    assert answered

@@ -474,3 +474,22 @@ def test_check_revoke_needs_a_reason() -> None:
 def test_check_revoke_conflicts(restriction: Restriction, code: str) -> None:
     exc = refused(Conflict, "id", check_revoke, restriction, "again", NOW)
     assert exc.code == code
+
+
+def test_a_window_never_reaches_outside_the_times_given() -> None:
+    from datetime import UTC, datetime
+
+    from joingate.jurisdiction import jurisdictions
+    from joingate.policy import build_restriction, parse_time
+
+    assert parse_time("2030-06-04T20:00:00.25Z", "starts_at", round_up=True) == \
+        datetime(2030, 6, 4, 20, 0, 1, tzinfo=UTC)
+    assert parse_time("2030-06-04T20:00:00Z", "starts_at", round_up=True) == \
+        datetime(2030, 6, 4, 20, 0, 0, tzinfo=UTC)
+    draft = build_restriction(rooms=["a"], countries=["CN"],
+                              starts_at="2030-06-04T20:00:00.876Z",
+                              ends_at="2030-06-04T22:00:00.876Z", reason="r", request=None,
+                              request_id=None, mode=None,
+                              now=datetime(2030, 1, 1, tzinfo=UTC), table=jurisdictions())
+    assert draft.starts_at == datetime(2030, 6, 4, 20, 0, 1, tzinfo=UTC)
+    assert draft.ends_at == datetime(2030, 6, 4, 22, 0, 0, tzinfo=UTC)
