@@ -91,7 +91,7 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int,
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"wrk saw {non2xx.group(1)} error responses from {url}")
-    p50 = re.search(r"50%\s+(\S+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
     return rate, p50.group(1) if p50 else "?", cpu / total * 1e6
 
 
