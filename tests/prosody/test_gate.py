@@ -35,7 +35,10 @@ async def test_refused_and_allowed_joins(service: JoingateService, prosody: Pros
 
 async def test_room_names_are_lower_cased_and_tenants_mapped(
         service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    mark = prosody.log_mark()
     service.cli("restrict", "add", "--room", "acme/june4", "--country", "CN", "--reason", "t")
+    # The CLI writes to the store; the service and then the plugin's feed learn of it.
+    await prosody.until_log("1 restricted", after=mark)
     (cn,) = await crowd.connect(prosody, address("CN", 11))
     assert not (await cn.join("[acme]june4")).joined
     assert not (await cn.join("[ACME]June4")).joined

@@ -16,6 +16,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import slixmpp
@@ -174,25 +175,16 @@ class _BoundClient(slixmpp.ClientXMPP):
 _nicks = itertools.count(1)
 
 
-class Participant:
-    """One person in a meeting, connecting from `source_ip`."""
+class _Occupant:
+    """What a client participant and a component user share: connecting, waiting to be
+    removed, disconnecting."""
 
-    def __init__(self, c2s_port: int, source_ip: str, nick: str | None = None,
-                 jid: str | None = None) -> None:
-        self.c2s_port = c2s_port
-        self.source_ip = source_ip
-        self.nick = nick or f"p{next(_nicks)}"
-        self.client = _BoundClient(source_ip, jid)
-        self.rooms: set[str] = set()
-        self._leave_mark = 0
+    client: Any
+    nick: str
+    presences: PresenceLog
 
-    @property
-    def presences(self) -> PresenceLog:
-        return self.client.presences
-
-    @property
-    def jid(self) -> str:
-        return str(self.client.boundjid)
+    def _dial(self) -> None:
+        raise NotImplementedError
 
     async def connect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         started = asyncio.get_running_loop().create_future()
@@ -202,8 +194,41 @@ class Participant:
                 started.set_result(True)
 
         self.client.add_event_handler("session_start", on_start)
-        self.client.connect(host="127.0.0.1", port=self.c2s_port)
+        self._dial()
         await asyncio.wait_for(started, timeout)
+
+    async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
+        """Wait for our own unavailable presence from the room (a kick: 110 and 307)."""
+        own = f"{room_jid(room)}/{self.nick}"
+        return await self.presences.wait_for(
+            lambda i: i.frm == own and i.type == "unavailable", timeout)
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect(wait=0.5)
+            await asyncio.wait_for(self.client.disconnected, 5)
+        self.client.abort()
+
+
+class Participant(_Occupant):
+    """One person in a meeting, connecting from `source_ip`."""
+
+    def __init__(self, c2s_port: int, source_ip: str, nick: str | None = None,
+                 jid: str | None = None) -> None:
+        self.c2s_port = c2s_port
+        self.source_ip = source_ip
+        self.nick = nick or f"p{next(_nicks)}"
+        self.client = _BoundClient(source_ip, jid)
+        self.presences = self.client.presences
+        self.rooms: set[str] = set()
+        self._leave_mark = 0
+
+    @property
+    def jid(self) -> str:
+        return str(self.client.boundjid)
+
+    def _dial(self) -> None:
+        self.client.connect(host="127.0.0.1", port=self.c2s_port)
 
     async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
         """Send a MUC join and wait for the room's answer: our own presence or an error."""
@@ -249,20 +274,9 @@ class Participant:
                     return
         await asyncio.wait_for(find(), timeout)
 
-    async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
-        """Wait for our own unavailable presence from the room (a kick: 110 and 307)."""
-        own = f"{room_jid(room)}/{self.nick}"
-        return await self.presences.wait_for(
-            lambda i: i.frm == own and i.type == "unavailable", timeout)
-
-    async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.disconnect(wait=0.5)
-            await asyncio.wait_for(self.client.disconnected, 5)
-        self.client.abort()
 
 
-class ComponentUser:
+class ComponentUser(_Occupant):
     """A user behind an external component (XEP-0114): Prosody has no client address for them,
     so joingate_unlocated decides."""
 
@@ -275,16 +289,8 @@ class ComponentUser:
         self.client.register_handler(Callback("joingate test presences", StanzaPath("presence"),
                                               lambda p: self.presences.add(parse_presence(p.xml))))
 
-    async def connect(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        started = asyncio.get_running_loop().create_future()
-
-        def on_start(_: object) -> None:
-            if not started.done():
-                started.set_result(True)
-
-        self.client.add_event_handler("session_start", on_start)
+    def _dial(self) -> None:
         self.client.connect()
-        await asyncio.wait_for(started, timeout)
 
     async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
         occupant = f"{room_jid(room)}/{self.nick}"
@@ -298,16 +304,6 @@ class ComponentUser:
             timeout, start=mark)
         return JoinResult(info.type != "error", info, info.received_at - t0)
 
-    async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
-        own = f"{room_jid(room)}/{self.nick}"
-        return await self.presences.wait_for(
-            lambda i: i.frm == own and i.type == "unavailable", timeout)
-
-    async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.disconnect(wait=0.5)
-            await asyncio.wait_for(self.client.disconnected, 5)
-        self.client.abort()
 
 
 async def wait_others_see_removed(observers: list[Participant], room: str, nick: str,
