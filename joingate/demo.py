@@ -81,6 +81,7 @@ def run(echo: Callable[[str], None] = print) -> None:
                      "participants join from loopback addresses placed in countries by "
                      "seeds/demo/loopback-country.mmdb\n")
                 asyncio.run(_story(svc, prosody, participant_cls, scenario(), Timeline(echo)))
+                _wait_for_counts(svc)
                 checkpoint = svc.cli("audit", "checkpoint").stdout.strip()
                 echo(f"\nAudit log checkpoint (joingate audit checkpoint): {checkpoint}")
                 echo("\nThe transparency report (joingate report --format md):\n")
@@ -89,6 +90,22 @@ def run(echo: Callable[[str], None] = print) -> None:
                 prosody.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _wait_for_counts(svc: Any, timeout: float = 10.0) -> None:
+    """The service writes its decision counters every few seconds: wait until the report
+    counts every mainland participant the story refused or removed."""
+    expected = sum(1 for m in [*scenario()["meetings"], scenario()["upcoming"]]
+                   for _, address in m["people"] if address.startswith("127.0.1.")) + 1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, report = svc.api("GET", "/v1/report")
+        people = report.get("participants", {}) if status == 200 else {}
+        if sum(people.get("refused", {}).values()) + \
+                sum(people.get("removed", {}).values()) >= expected:
+            return
+        time.sleep(0.1)
+    raise DemoError("the service did not count the demo's decisions in time")
 
 
 def _who(p: Any, country: dict[str, str]) -> str:
