@@ -23,7 +23,7 @@ from ..service import Runtime
 from ..store.base import TokenInfo
 from ..web.routes import add_web_routes, load_report
 from . import schemas
-from .errors import http_error, json_errors, response_for
+from .errors import MAX_BODY, http_error, json_errors, response_for
 from .openapi import openapi_document
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -304,7 +304,7 @@ async def unrouted(request: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Application:
     """The application. With manage_runtime, the app starts and stops the runtime itself."""
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[METRICS] = registry_for(runtime)
     for method, path, handler in ROUTES:

@@ -15,6 +15,7 @@ from aiohttp import web
 from ..errors import JoingateError
 
 log = logging.getLogger(__name__)
+MAX_BODY = 256 * 1024  # bytes of a request body (decompressed), for every route
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,6 +49,7 @@ def response_for(exc: Exception, route: str) -> web.Response:
 
 
 def http_error(status: int, reason: str) -> web.Response:
-    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-        status, "http_error")
+    if status == 413:  # aiohttp refused the body (after decompression) as over client_max_size
+        return error_response(413, "too_large", f"body: larger than {MAX_BODY} bytes", "body")
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
     return error_response(status, code, reason, None)

@@ -135,7 +135,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {400: "invalid input (the field is named)", 401: "missing or unknown token",
              403: "token of the wrong scope", 404: "no such object",
              409: "conflicts with the current state", 422: "refused by a policy rule",
-             413: "body larger than 256 KiB", 503: "the store cannot take writes now"}
+             413: "body larger than 256 KiB once decompressed (field: body)",
+             503: "the store cannot take writes now"}
     return {str(s): {"description": texts[s],
                      "content": {"application/json": {"schema": _ref("Error")}}}
             for s in statuses}

@@ -75,13 +75,21 @@ _NAMED = re.compile(r"field `(?P<name>[^`]+)`")
 
 
 def decode(body: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
-    """Decode `body` or raise InvalidInput naming the offending field (JSON path)."""
+    """Decode `body` or raise InvalidInput naming the offending field (JSON path).
+
+    Every JSON body of the API goes through here. msgspec recurses into nested arrays and
+    objects it must skip or keep as `Any`, so a small body of deep nesting can hit Python's
+    recursion limit: that is bad input too, not an internal error.
+    """
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _invalid(str(exc)) from None
     except msgspec.DecodeError:
         raise InvalidInput("body: not valid JSON", field="body", code="malformed_json") from None
+    except RecursionError:
+        raise InvalidInput("body: nested too deeply", field="body",
+                           code="malformed_json") from None
 
 
 def _invalid(message: str) -> InvalidInput:
