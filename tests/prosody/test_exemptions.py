@@ -54,7 +54,7 @@ async def test_health_check_rooms_are_not_gated(
     assert not (await person.join("june4")).joined
 
 
-async def test_exemption_lists_are_configurable(
+async def test_exemption_option_adds_to_the_defaults(
         service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
     service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
     server = make_prosody(service.url, service.plugin_token,
@@ -64,9 +64,25 @@ async def test_exemption_lists_are_configurable(
     focus = await crowd.account(server, address("CN", 94), f"focus@{AUTH_DOMAIN}")
     (person,) = await crowd.connect(server, address("CN", 93))
     assert (await bot.join("june4")).joined
-    assert not (await focus.join("june4")).joined  # the defaults were replaced
+    # Setting the option keeps Jicofo's focus (and the other service accounts) exempt: a focus
+    # that could be kicked would leave the conference without its organiser.
+    assert (await focus.join("june4")).joined
     assert (await person.join("lobby-june4")).joined
     assert not (await person.join("__jicofo-health-check-x")).joined
+
+
+async def test_component_admins_are_exempt(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # Jitsi lists Jicofo's account in the conference component's `admins`; whatever its name,
+    # it is never gated.
+    service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
+    server = make_prosody(service.url, service.plugin_token,
+                          muc_options={"admins": [f"organiser@{AUTH_DOMAIN}"]})
+    await server.until_log("1 restricted")
+    organiser = await crowd.account(server, address("CN", 88), f"organiser@{AUTH_DOMAIN}")
+    other = await crowd.account(server, address("CN", 87), f"someone@{AUTH_DOMAIN}")
+    assert (await organiser.join("june4")).joined
+    assert not (await other.join("june4")).joined
 
 
 IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")

@@ -21,6 +21,15 @@ LOOPBACK_COUNTRY = {
     "GU": "127.0.6.0/24",
     "DE": "127.0.7.0/24",
 }
+# Addresses a web proxy passes in X-Forwarded-For (never dialled: only header values). They are
+# outside loopback, because a BOSH or websocket session left with a loopback address means the
+# proxy passed no header, and mod_joingate treats that participant as unlocated.
+FORWARDED_COUNTRY = {
+    "CN": "198.18.1.0/24",
+    "HK": "198.18.2.0/24",
+    "US": "198.18.3.0/24",
+    "TW": "198.18.5.0/24",
+}
 # Documentation-range IPv6 prefixes for unit tests of the v6 path.
 IPV6_COUNTRY = {
     "CN": "2001:db8:1::/48",
@@ -31,6 +40,12 @@ IPV6_COUNTRY = {
 def address(country: str, host: int = 10) -> str:
     """A loopback address placed in `country` by the test DB (e.g. CN -> 127.0.1.10)."""
     base = LOOPBACK_COUNTRY[country].split("/")[0].rsplit(".", 1)[0]
+    return f"{base}.{host}"
+
+
+def forwarded_address(country: str, host: int = 10) -> str:
+    """An address a trusted proxy forwards for, placed in `country` (e.g. CN -> 198.18.1.10)."""
+    base = FORWARDED_COUNTRY[country].split("/")[0].rsplit(".", 1)[0]
     return f"{base}.{host}"
 
 
@@ -45,7 +60,7 @@ def write_test_mmdb(path: Path, shape: str = "maxmind") -> Path:
         writer = MMDBWriter(6, "country", ipv4_compatible=True, description="joingate test DB")
     else:
         raise ValueError(f"unknown shape {shape!r}")
-    for table in (LOOPBACK_COUNTRY, IPV6_COUNTRY):
+    for table in (LOOPBACK_COUNTRY, FORWARDED_COUNTRY, IPV6_COUNTRY):
         for country, cidr in table.items():
             record: dict[str, object]
             if shape == "maxmind":

@@ -1,0 +1,58 @@
+-- joingate_census: how many participants each meeting has per country, reported to the service
+-- (never who, never an address), so that an operator can preview a restriction's effect.
+-- Breakout rooms count under their main meeting; people waiting in a lobby are not present.
+
+-- luacheck: globals module
+
+local async = require "util.async";
+
+return function (ctx)
+	local opts, http, meetings, gate = ctx.options, ctx.http, ctx.meetings, ctx.gate;
+	local muc = ctx.muc;
+
+	local function counts()
+		local rooms = {};
+		for room in muc.live_rooms() do
+			local meeting, kind = meetings.meeting_of(room);
+			if meeting and kind ~= "lobby" and not meetings.is_exempt_room(meeting) then
+				local per_country = rooms[meeting];
+				for _, occupant in room:each_occupant() do
+					local real_jid = occupant.jid;
+					if real_jid and not meetings.is_exempt_jid(real_jid) then
+						local country = gate.placed_country(room.jid, real_jid) or "";
+						per_country = per_country or {};
+						per_country[country] = (per_country[country] or 0) + 1;
+					end
+				end
+				rooms[meeting] = per_country;
+			end
+		end
+		return rooms;
+	end
+
+	local function start()
+		local busy = false;
+		local runner = async.runner(function ()
+			busy = true;
+			local answer, err = http.call("POST", "/v1/census", { source = opts.census_source; rooms = counts() },
+				5 + opts.timeout);
+			if not answer then
+				http.complain("census", err, "joingate did not take the census report: %s", err);
+			end
+			busy = false;
+		end, {
+			error = function (_, err)
+				busy = false;
+				module:log("error", "joingate census report failed: %s", err);
+			end;
+		});
+		module:add_timer(math.min(opts.census_interval, 5), function ()
+			if not busy then -- a slow service gets one report at a time, not a queue
+				runner:run(true);
+			end
+			return opts.census_interval;
+		end);
+	end
+
+	return { start = start };
+end

@@ -1,0 +1,199 @@
+-- joingate_feed: the enforcement feed and the mid-meeting sweep.
+--
+-- A long-poll on GET /v1/enforcement learns which meetings' restrictions changed; the present
+-- participants of those meetings (main rooms, breakout rooms and lobbies alike, each counted as
+-- its meeting) are checked in batches and the refused ones removed. Nobody else is touched.
+
+-- luacheck: globals module, read globals prosody
+
+local async = require "util.async";
+local formencode = require "util.http".formencode;
+
+local util = module:require "joingate_util";
+
+local function count(set)
+	local n = 0;
+	for _ in pairs(set) do n = n + 1; end
+	return n;
+end
+
+local function same_set(a, b)
+	for k in pairs(a) do if not b[k] then return false; end end
+	for k in pairs(b) do if not a[k] then return false; end end
+	return true;
+end
+
+return function (ctx)
+	local opts, state, http, meetings, measures, gate = ctx.options, ctx.state, ctx.http, ctx.meetings,
+		ctx.measures, ctx.gate;
+	local muc = ctx.muc;
+	local stopped = false;
+
+	local function sleep(seconds)
+		local wait, done = async.waiter();
+		module:add_timer(seconds, function () done(); end);
+		wait();
+	end
+
+	local function save_restricted(set)
+		local list = {};
+		for name in pairs(set) do list[#list + 1] = name; end
+		table.sort(list);
+		local ok, err = ctx.store:set(nil, { restricted = list });
+		if not ok then
+			module:log("warn", "Could not save the list of restricted rooms: %s", err);
+		end
+	end
+
+	-- The occupants of the meetings in `changed` ("*" = every meeting) on this component, in
+	-- the order they are checked, and those without an address of their own.
+	local function occupants_of(changed)
+		local located, unlocated = {}, {};
+		for room in muc.live_rooms() do
+			local meeting = meetings.meeting_of(room);
+			if meeting and util.covers(changed, meeting) and not meetings.is_exempt_room(meeting) then
+				for nick, occupant in room:each_occupant() do
+					for real_jid in occupant:each_session() do
+						if not meetings.is_exempt_jid(real_jid) then
+							local target = { room = room; meeting = meeting; nick = nick; real_jid = real_jid };
+							target.ip = meetings.client_address(prosody.full_sessions[real_jid]);
+							if target.ip then
+								located[#located + 1] = target;
+							else
+								unlocated[#unlocated + 1] = target;
+							end
+						end
+					end
+				end
+			end
+		end
+		return located, unlocated;
+	end
+
+	-- Checks and removes. Runs inside the enforcement runner. True when every check got an answer.
+	local function sweep(changed)
+		local located, unlocated = occupants_of(changed);
+		measures.sweeps();
+
+		local to_remove = {};
+		for _, chunk in ipairs(util.chunks(located, gate.BATCH_SIZE)) do
+			local checks = {};
+			for i, target in ipairs(chunk) do checks[i] = { room = target.meeting; ip = target.ip }; end
+			local answer, err = http.call("POST", "/v1/authorize/batch", { checks = checks; purpose = "sweep" },
+				5 + opts.timeout);
+			local results;
+			if answer then
+				results, err = util.parse_batch(answer, #chunk);
+			end
+			if not results then
+				measures.service_errors();
+				http.complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
+				return false;
+			end
+			for i, decision in ipairs(results) do
+				local target = chunk[i];
+				if decision.allow then
+					gate.place(target.room.jid, target.real_jid, decision.country);
+				else
+					target.decision = decision;
+					to_remove[#to_remove + 1] = target;
+				end
+			end
+		end
+		if opts.unlocated_mode ~= "open" then
+			for _, target in ipairs(unlocated) do
+				if not util.fallback_allows(opts.unlocated_mode, state.restricted, target.meeting) then
+					to_remove[#to_remove + 1] = target;
+				end
+			end
+		end
+
+		local removed = {};
+		for _, target in ipairs(to_remove) do
+			local key = target.room.jid .. "/" .. target.nick;
+			if not removed[key] then
+				removed[key] = gate.remove(target.room, target.meeting, target.nick, target.real_jid,
+					target.decision, "");
+			end
+		end
+		return true;
+	end
+
+	local function loop()
+		local epoch = 0;
+		local failures = 0;
+		local pending = nil; -- meetings whose sweep has not succeeded yet
+		while not stopped do
+			if pending then
+				if sweep(pending) then
+					pending = nil;
+					failures = 0;
+				else
+					state.feed_connected = false; -- no remembered answers until the service answers again
+					failures = failures + 1;
+					sleep(util.backoff(failures));
+				end
+			else
+				local query = formencode({ { name = "after"; value = ("%d"):format(epoch) };
+					{ name = "wait"; value = ("%d"):format(math.floor(opts.poll_wait)) } });
+				local answer, err = http.call("GET", "/v1/enforcement?" .. query, nil, opts.poll_wait + 10);
+				local update;
+				if answer then
+					update, err = util.parse_enforcement(answer);
+				end
+				if stopped then break; end
+				if not update then
+					measures.service_errors();
+					state.feed_connected = false;
+					failures = failures + 1;
+					http.complain("enforcement", err, "joingate enforcement feed unavailable (%s); retrying in %d s",
+						err, util.backoff(failures));
+					sleep(util.backoff(failures));
+				else
+					if not state.feed_connected then
+						state.feed_connected = true;
+						module:log("info", "joingate enforcement feed connected");
+					end
+					failures = 0;
+					epoch = update.epoch;
+					module:log("debug", "Enforcement update: %d changed, %d restricted",
+						count(update.rooms), count(update.restricted));
+					if not same_set(state.restricted, update.restricted) then
+						state.restricted = update.restricted;
+						save_restricted(state.restricted);
+					end
+					if next(update.rooms) ~= nil then
+						state.generation = state.generation + 1;
+						pending = update.rooms;
+					end
+					if next(state.unchecked) ~= nil then
+						pending = pending or {};
+						for meeting in pairs(state.unchecked) do pending[meeting] = true; end
+						state.unchecked = {};
+					end
+				end
+			end
+		end
+	end
+
+	local function start()
+		local runner;
+		runner = async.runner(loop, {
+			error = function (_, err)
+				module:log("error", "joingate enforcement loop failed: %s", err);
+				if not stopped then
+					module:add_timer(5, function () runner:run(true); end);
+				end
+			end;
+		});
+		module:add_timer(0, function ()
+			runner:run(true);
+		end);
+	end
+
+	local function stop()
+		stopped = true;
+	end
+
+	return { start = start; stop = stop };
+end

@@ -1,0 +1,103 @@
+-- joingate_http: calls to the joingate service with a time limit of our own (net.http has none).
+--
+-- Loaded by mod_joingate with module:require "joingate_http"; returns new(ctx), which gives the
+-- module its `request`, `call` and `complain` functions. Never logs an address: the request body
+-- (which carries one) is never part of a log line.
+
+-- luacheck: globals module
+
+local async = require "util.async";
+local http = require "net.http";
+local json = require "util.json";
+local time_now = require "util.time".now;
+
+return function (base_url, token)
+	local headers = {
+		["Authorization"] = token and ("Bearer " .. token) or nil;
+		["Content-Type"] = "application/json";
+		["Accept"] = "application/json";
+	};
+
+	local in_flight = {};
+
+	-- One HTTP call, abandoned after `limit` seconds. `callback(decoded, err)` gets the decoded
+	-- JSON body of a 200 answer, or nil, err; it is called exactly once.
+	local function request(method, path, body, limit, callback)
+		local finished, req, timer;
+		local function finish(resp_body, code)
+			if finished then return; end
+			finished = true;
+			if timer then timer:stop(); end
+			if req then in_flight[req] = nil; end
+			if code == "timeout" then
+				return callback(nil, "no answer within " .. limit .. " s");
+			elseif type(code) ~= "number" or code == 0 then
+				return callback(nil, "connection failed: " .. tostring(resp_body));
+			elseif code == 401 or code == 403 then
+				return callback(nil, "HTTP status " .. code .. " (check joingate_token)");
+			elseif code ~= 200 then
+				return callback(nil, "HTTP status " .. code);
+			end
+			local decoded = type(resp_body) == "string" and json.decode(resp_body);
+			if type(decoded) ~= "table" then
+				return callback(nil, "answer is not JSON");
+			end
+			return callback(decoded);
+		end
+		-- net.http raises on some local problems (an https URL without TLS support, say); that
+		-- must become a failed call, decided by the fail mode, not an error that drops the join.
+		local ok, made = pcall(http.request, base_url .. path, {
+			method = method;
+			headers = headers;
+			body = body and json.encode(body) or nil;
+			suppress_url = true;
+		}, function (resp_body, code)
+			finish(resp_body, code);
+		end);
+		if not ok then
+			return finish(tostring(made), 0);
+		end
+		if not finished then
+			req = made;
+			if req then in_flight[req] = true; end
+			timer = module:add_timer(limit, function ()
+				if finished then return; end
+				local r = req;
+				finish(nil, "timeout");
+				if r then http.destroy_request(r); end
+			end);
+		end
+	end
+
+	-- The same, waited for inside the current async runner: returns decoded, or nil, err.
+	local function call(method, path, body, limit)
+		local wait, done = async.waiter();
+		local result, err;
+		request(method, path, body, limit, function (decoded, e)
+			result, err = decoded, e;
+			done();
+		end);
+		wait();
+		return result, err;
+	end
+
+	-- Complaints about the service are logged at most once a minute each, not once per join.
+	local last_complaint = {};
+	local function complain(key, err, fmt, ...)
+		local now = time_now();
+		if (last_complaint[key] or 0) + 60 <= now then
+			last_complaint[key] = now;
+			-- A refused token is a configuration error, not an outage.
+			local level = err and err:match("^HTTP status 40[13]") and "error" or "warn";
+			module:log(level, fmt, ...);
+		end
+	end
+
+	local function abort_all()
+		for r in pairs(in_flight) do
+			http.destroy_request(r);
+		end
+	end
+
+	return { request = request; call = call; complain = complain; abort_all = abort_all };
+end
