@@ -4,10 +4,13 @@ bench/fuzz_api.py is the long run."""
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import pytest
+from schemathesis import GenerationMode
 
+from tests.fuzz import driver
 from tests.fuzz.driver import Fuzzer, plan, summary
 from tests.support.service import JoingateService
 
@@ -36,6 +39,22 @@ def test_fuzz_the_api_from_its_openapi_document(fuzz_service: JoingateService) -
     assert not quiet, f"no 2xx for {quiet}\n{summary(tally)}"
     if tally.failures:
         pytest.fail(f"\n{tally.report()}\n\n{summary(tally)}", pytrace=False)
+
+
+def test_a_seed_sends_the_same_requests_on_every_run(fuzz_service: JoingateService) -> None:
+    """Two runs of one seed, the driver imported afresh for the second (as a new process
+    would), send the same requests: nothing in them comes from the clock."""
+    sent = []
+    for _ in range(2):
+        fuzzer = importlib.reload(driver).Fuzzer(fuzz_service)
+        try:
+            # 60 cases: enough that some carry date-times steered near the driver's "now".
+            fuzzer.run("POST /v1/restrictions/preview", GenerationMode.POSITIVE, 60, SEED)
+        finally:
+            fuzzer.close()
+        sent.append(fuzzer.sent)
+    assert any(driver.NOW.strftime('"%Y-') in case for case in sent[0])
+    assert sent[0] == sent[1]
 
 
 # Requests the generators reach only now and then (the long run, the property suite), kept

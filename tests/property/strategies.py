@@ -111,6 +111,42 @@ _ADDR_CHARS = string.hexdigits + ".:%/[] x" + "\x00\u0661\uff11\u00b2"
 near_addresses = st.text(alphabet=_ADDR_CHARS, max_size=45)
 garbage = st.one_of(near_addresses, st.text(max_size=45), legacy_ipv4())
 
+
+
+@st.composite
+def broken_address(draw: st.DrawFn) -> str:
+    """Text that is no address: a valid address broken in one place (a character added
+    inside or at an end, a digit in another script, an octet over 255, a group too many, a
+    prefix length, brackets), or no address at all."""
+    v4, v6 = str(draw(ipv4)), str(draw(ipv6))
+    kind = draw(st.sampled_from(["inside", "end", "digit", "octet", "groups", "prefix",
+                                 "brackets", "empty"]))
+    if kind == "inside":
+        text = draw(st.sampled_from([v4, v6 + ":1" if v6.endswith("::") else v6]))
+        if len(text) < 2:
+            text = v4
+        i = draw(st.integers(1, len(text) - 1))
+        return text[:i] + draw(st.sampled_from(["x", "\x00", " ", "/", "[", "g"])) + text[i:]
+    if kind == "end":
+        return draw(st.sampled_from([v4 + ".", "." + v4, v4 + ":", v4 + "x", v6 + "x",
+                                     v6 + ":::", "x" + v6]))
+    if kind == "digit":  # one ASCII digit as a fullwidth, Arabic-Indic or superscript one
+        i = draw(st.sampled_from([i for i, c in enumerate(v4) if c.isdigit()]))
+        other = draw(st.sampled_from([0xFF10, 0x0660]))
+        return v4[:i] + chr(other + int(v4[i])) + v4[i + 1:]
+    if kind == "octet":
+        parts = v4.split(".")
+        parts[draw(st.integers(0, 3))] = str(draw(st.integers(256, 999)))
+        return ".".join(parts)
+    if kind == "groups":
+        return ":".join(["1"] * draw(st.sampled_from([3, 9, 10])))
+    if kind == "prefix":
+        return draw(st.sampled_from([f"{v4}/32", f"{v6}/64"]))
+    if kind == "brackets":
+        return f"[{v6}]"
+    return draw(st.sampled_from(["", " ", "\t\n", ".", ":"]))
+
+
 # -- country codes ----------------------------------------------------------------------------
 
 # Non-ASCII letters whose upper case is ASCII (sharp s → "SS", dotless i → "I", long s → "S",
@@ -140,6 +176,42 @@ country_like = st.one_of(
     st.text(alphabet=string.ascii_letters + UPPERS_TO_ASCII + "0-_ \u00c7", max_size=3))
 
 # -- meeting names --------------------------------------------------------------------------
+
+# Names every version of the rules must accept: ASCII letters, digits and "-_.~", and letters
+# (CJK, Cyrillic) that lower-case and normalise to themselves or their own lower case.
+_ROOM_ALPHABET = (string.ascii_letters + string.digits + "-_.~"
+                  + "".join(map(chr, range(0x4E00, 0x4E40)))
+                  + "".join(map(chr, range(0x410, 0x450))))
+valid_room_segment = st.text(alphabet=_ROOM_ALPHABET, min_size=1, max_size=20)
+valid_room = st.one_of(valid_room_segment,
+                       st.tuples(valid_room_segment, valid_room_segment).map("/".join))
+# What no meeting name may hold (the name is a JID node, or goes into one).
+ROOM_FORBIDDEN = "\"&'<>@: \t\n\x00\x7f"
+
+
+@st.composite
+def invalid_room(draw: st.DrawFn) -> object:
+    """A value no version of the rules may accept as a meeting name."""
+    kind = draw(st.sampled_from(["forbidden", "slashes", "long", "empty", "blank", "type",
+                                 "empty-part"]))
+    name = draw(valid_room_segment)
+    if kind == "forbidden":  # inside the name: spaces around it are stripped
+        name += draw(valid_room_segment)
+        i = draw(st.integers(1, len(name) - 1))
+        return name[:i] + draw(st.sampled_from(ROOM_FORBIDDEN)) + name[i:]
+    if kind == "slashes":
+        return "/".join(draw(st.lists(valid_room_segment, min_size=3, max_size=4)))
+    if kind == "long":
+        return name + "a" * 200
+    if kind == "empty":
+        return ""
+    if kind == "blank":
+        return draw(st.text(alphabet=ASCII_SPACE, min_size=1, max_size=3))
+    if kind == "empty-part":
+        return draw(st.sampled_from([name + "/", "/" + name, "/"]))
+    return draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                          st.binary(max_size=8), st.lists(st.text(max_size=3), max_size=2)))
+
 
 room_segment = st.text(
     alphabet=st.characters(exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"),

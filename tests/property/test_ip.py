@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from joingate.errors import InvalidInput
 from joingate.geo import GeoReader, normalize_ip
 from tests.property.strategies import (
+    broken_address,
     carrying,
     garbage,
     ipv4,
@@ -77,7 +78,7 @@ def test_legacy_ipv4_spellings_are_refused(text: str) -> None:
     assert _refused(normalize_ip, text).field == "ip"
 
 
-@given(garbage)
+@given(broken_address())
 @example("")
 @example("   ")
 @example("1.2.3.4/32")
@@ -85,7 +86,14 @@ def test_legacy_ipv4_spellings_are_refused(text: str) -> None:
 @example("::ffff:1.2.3")
 @example("%eth0")
 @example("\u0661.2.3.4")
+def test_text_that_is_no_address_is_refused_naming_ip(text: str) -> None:
+    assert _refused(normalize_ip, text).field == "ip"
+
+
+@given(garbage)
 def test_garbage_is_refused_naming_ip_or_normalized_canonically(text: str) -> None:
+    """Arbitrary near-miss text (it may happen to be an address): refused naming "ip", or
+    accepted as an address in its canonical spelling — never another exception."""
     try:
         result = normalize_ip(text)
     except InvalidInput as exc:

@@ -46,6 +46,7 @@ class Scenario:
     now: datetime
     early_checkpoint: dict[str, Any]
     late_checkpoint: dict[str, Any]
+    mps_decided: tuple[datetime, datetime]  # the clock just before and just after deciding
 
     async def report(self, since: str | None, until: str | None) -> dict[str, Any]:
         s = self.store
@@ -90,7 +91,9 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
             "reason": "HKP-9"}, ADMIN)
         r3 = await actions.add_restriction(store, {
             "rooms": ["*"], "countries": ["KP"], "reason": "Operator policy"}, ADMIN)
+        deciding = utc_now().replace(microsecond=0)  # the store keeps whole seconds
         await actions.decide_request(store, mps.id, "partially", "Only mainland.", ADMIN)
+        mps_decided = (deciding, utc_now())
         await actions.decide_request(store, hkp.id, "complied", "Court order.", ADMIN)
         await actions.decide_request(store, cac.id, "refused", "Not ours to end.", ADMIN)
         assert (us.id, mps.id, hkp.id, cac.id, r1.id, r2.id, r3.id) == (1, 2, 3, 4, 1, 2, 3)
@@ -107,7 +110,7 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
         now = utc_now()
         late = await store.add_checkpoint(now)
         assert late is not None
-        yield Scenario(store, now, early.as_json(), late.as_json())
+        yield Scenario(store, now, early.as_json(), late.as_json(), mps_decided)
     finally:
         await store.close()
 
@@ -125,6 +128,10 @@ async def test_every_field(scenario: Scenario) -> None:
         "reference": "MPS-0604", "received_at": at(-10), "outcome": "partially",
         "meetings_named": 3, "decided_at": mps["decided_at"], "restrictions": [1],
         "restricted_countries": ["CN"]}
+    # decided_at is when the decision was recorded, in the report's UTC spelling.
+    assert mps["decided_at"].endswith("Z")
+    decided_at = datetime.fromisoformat(mps["decided_at"])
+    assert scenario.mps_decided[0] <= decided_at <= scenario.mps_decided[1], decided_at
     assert [r["outcome"] for r in report["requests"]] == ["partially", "complied", "refused"]
     assert report["requests"][2]["restrictions"] == []
 

@@ -4,6 +4,7 @@ the impact, revoke, decide, sign out; CSRF, cookies and the sign-in limiter."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,7 +219,8 @@ def test_sign_in_form_needs_its_token(browser: Browser, service: JoingateService
         ctx.close()
 
 
-def test_security_headers_and_accessible_markup(page: Page, service: JoingateService) -> None:
+def test_security_headers_and_accessible_markup(page: Page, browser: Browser,
+                                                service: JoingateService) -> None:
     status, made = service.api("POST", "/v1/requests", {
         "authority": "Ministry of Public Security", "jurisdiction": "CN",
         "reference": "MPS-1", "rooms": ["june4-hk"], "demand": "End it."})
@@ -239,7 +241,23 @@ def test_security_headers_and_accessible_markup(page: Page, service: JoingateSer
     sign_in(page, service)
     for path in signed_in:
         check_page(page, service, path)
-    assert ARGS  # the launch flags the suite promises are the ones used
+    # The pages were checked in the browser the suite promises: Debian's, with its flags.
+    command_line, executable = browser_process(browser)
+    assert set(ARGS) <= set(command_line), command_line
+    assert "ms-playwright" not in str(executable), executable
+
+
+def browser_process(browser: Browser) -> tuple[list[str], Path]:
+    """The running browser process's command line and executable (from /proc, by the pid
+    Chromium reports over CDP)."""
+    session = browser.new_browser_cdp_session()
+    try:
+        processes = session.send("SystemInfo.getProcessInfo")["processInfo"]
+    finally:
+        session.detach()
+    pid = next(p["id"] for p in processes if p["type"] == "browser")
+    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return command_line, Path(f"/proc/{pid}/exe").resolve()
 
 
 def check_page(page: Page, service: JoingateService, path: str) -> None:
