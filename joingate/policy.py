@@ -284,9 +284,7 @@ def _check_within_request(request: AuthorityRequest, rooms: tuple[str, ...],
     if unnamed:
         raise RuleViolation(f"rooms: {', '.join(unnamed)} not named in request {request.id} "
                             f"(it names {', '.join(request.rooms)})", field="rooms")
-    if request.outcome == "refused":
-        raise RuleViolation(f"request: request {request.id} was refused; a refused request "
-                            "produces no restriction", field="request")
+    check_request_open(request)
 
 
 def build_request(*, authority: Any, jurisdiction: Any, reference: Any, rooms: Sequence[Any],
@@ -315,6 +313,28 @@ def check_decision(request: AuthorityRequest, outcome: Any, note: Any) -> tuple[
         raise Conflict(f"outcome: request {request.id} was already decided ({request.outcome})",
                        field="outcome", code="already_decided")
     return outcome, note_text
+
+
+def check_request_open(request: AuthorityRequest) -> None:
+    """A refused request produces no restriction. The stores call this again inside the write
+    transaction that inserts the restriction, so a refusal racing the insert cannot lose."""
+    if request.outcome == "refused":
+        raise RuleViolation(f"request: request {request.id} was refused; a refused request "
+                            "produces no restriction", field="request")
+
+
+def ended_by_decision(outcome: str, restrictions: Iterable[Restriction],
+                      now: datetime) -> list[Restriction]:
+    """The restrictions a decision ends: a refusal ends every one made for the request that
+    is still scheduled or active (a refused request keeps no restriction in force)."""
+    if outcome != "refused":
+        return []
+    return [r for r in restrictions if r.state(now) in ("scheduled", "active")]
+
+
+def refusal_reason(request: AuthorityRequest, note: str) -> str:
+    """The revoke reason recorded on each restriction a refusal ends."""
+    return f"request {request.id} ({request.reference}) was refused: {note}"
 
 
 def check_revoke(restriction: Restriction, reason: Any, now: datetime) -> str:

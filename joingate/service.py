@@ -235,7 +235,9 @@ class Runtime:
 
     async def decide_request(self, request_id: int, outcome: str, note: str,
                              actor: str) -> AuthorityRequest:
-        return await actions.decide_request(self.store, request_id, outcome, note, actor)
+        decided = await actions.decide_request(self.store, request_id, outcome, note, actor)
+        await self._rebuild()  # a refusal ends the request's restrictions
+        return decided
 
     # -- census -------------------------------------------------------------------------
     def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:

@@ -216,7 +216,8 @@ def openapi_document() -> dict[str, Any]:
             "One authority request", "admin", {**_ok("Request"), **_errors(400, 401, 403, 404)},
             params=_ID)},
         "/v1/requests/{id}/decision": {"post": _op(
-            "Record the decision on an authority request", "admin",
+            "Record the decision on an authority request (a refusal revokes every "
+            "scheduled or active restriction made for it)", "admin",
             {**_ok("Request"), **_errors(404, *_ADMIN_WRITE)}, body="DecisionIn", params=_ID)},
         "/v1/report": {"get": _op(
             "The transparency report for a period (public; ZZ: location unknown)", None,

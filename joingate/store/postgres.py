@@ -27,8 +27,11 @@ from ..policy import (
     Restriction,
     RestrictionDraft,
     check_decision,
+    check_request_open,
     check_revoke,
+    ended_by_decision,
     format_time,
+    refusal_reason,
 )
 from .base import CountRow, TokenInfo, request_details, restriction_details
 
@@ -148,6 +151,8 @@ class PostgresStore:
     async def create_restriction(self, draft: RestrictionDraft, actor: str,
                                  now: datetime) -> Restriction:
         async def write(conn: asyncpg.Connection) -> Restriction:
+            if draft.request is not None:  # read under the write lock: see decide_request
+                check_request_open(await self._request(conn, draft.request, for_update=True))
             new_id = await conn.fetchval(
                 "INSERT INTO restrictions (rooms, countries, mode, starts_at, ends_at, reason,"
                 " request_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -163,13 +168,17 @@ class PostgresStore:
                                  now: datetime) -> Restriction:
         async def write(conn: asyncpg.Connection) -> Restriction:
             text = check_revoke(await self._restriction(conn, restriction_id), reason, now)
-            await conn.execute("UPDATE restrictions SET revoked_at = $1, revoked_by = $2, "
-                               "revoke_reason = $3 WHERE id = $4", now, actor, text,
-                               restriction_id)
-            await self._audit(conn, now, actor, "restriction.revoke",
-                              f"restriction/{restriction_id}", {"reason": text})
+            await self._revoke(conn, restriction_id, text, actor, now, {"reason": text})
             return await self._restriction(conn, restriction_id)
         return await self._write(write)
+
+    async def _revoke(self, conn: asyncpg.Connection, restriction_id: int, reason: str,
+                      actor: str, now: datetime, details: dict[str, Any]) -> None:
+        await conn.execute("UPDATE restrictions SET revoked_at = $1, revoked_by = $2, "
+                           "revoke_reason = $3 WHERE id = $4", now, actor, reason,
+                           restriction_id)
+        await self._audit(conn, now, actor, "restriction.revoke",
+                          f"restriction/{restriction_id}", details)
 
     async def get_restriction(self, restriction_id: int) -> Restriction:
         return await self._read(lambda c: self._restriction(c, restriction_id))
@@ -181,8 +190,12 @@ class PostgresStore:
         return await self._read(read)
 
     # -- authority requests ---------------------------------------------------------------
-    async def _request(self, conn: asyncpg.Connection, request_id: int) -> AuthorityRequest:
-        row = await conn.fetchrow("SELECT * FROM requests WHERE id = $1", request_id)
+    async def _request(self, conn: asyncpg.Connection, request_id: int,
+                       for_update: bool = False) -> AuthorityRequest:
+        # FOR UPDATE as well as the advisory lock every write takes: a writer that skipped
+        # the lock still could not change the request under a restriction being inserted.
+        row = await conn.fetchrow("SELECT * FROM requests WHERE id = $1"
+                                  + (" FOR UPDATE" if for_update else ""), request_id)
         if row is None:
             raise NotFound(f"there is no authority request {request_id}", field="id")
         made = await conn.fetch("SELECT id FROM restrictions WHERE request_id = $1 ORDER BY id",
@@ -206,13 +219,18 @@ class PostgresStore:
     async def decide_request(self, request_id: int, outcome: str, note: str, actor: str,
                              now: datetime) -> AuthorityRequest:
         async def write(conn: asyncpg.Connection) -> AuthorityRequest:
-            current = await self._request(conn, request_id)
+            current = await self._request(conn, request_id, for_update=True)
             outcome_text, note_text = check_decision(current, outcome, note)
             await conn.execute("UPDATE requests SET outcome = $1, note = $2, decided_at = $3, "
                                "decided_by = $4 WHERE id = $5", outcome_text, note_text, now,
                                actor, request_id)
             await self._audit(conn, now, actor, "request.decide", f"request/{request_id}",
                               {"outcome": outcome_text, "note": note_text})
+            made = [await self._restriction(conn, rid) for rid in current.restrictions]
+            reason_text = refusal_reason(current, note_text)
+            for ended in ended_by_decision(outcome_text, made, now):
+                await self._revoke(conn, ended.id, reason_text, actor, now,
+                                   {"reason": reason_text, "request": request_id})
             return await self._request(conn, request_id)
         return await self._write(write)
 

@@ -25,8 +25,11 @@ from ..policy import (
     Restriction,
     RestrictionDraft,
     check_decision,
+    check_request_open,
     check_revoke,
+    ended_by_decision,
     format_time,
+    refusal_reason,
 )
 from .base import CountRow, TokenInfo, request_details, restriction_details
 
@@ -148,6 +151,8 @@ class SqliteStore:
                                  now: datetime) -> Restriction:
         def write() -> Restriction:
             with self._tx() as conn:
+                if draft.request is not None:  # read under the write lock: see decide_request
+                    check_request_open(self._request(conn, draft.request))
                 cur = conn.execute(
                     "INSERT INTO restrictions (rooms, countries, mode, starts_at, ends_at, reason,"
                     " request_id, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -166,13 +171,17 @@ class SqliteStore:
             with self._tx() as conn:
                 current = self._restriction(conn, restriction_id)
                 text = check_revoke(current, reason, now)
-                conn.execute("UPDATE restrictions SET revoked_at = ?, revoked_by = ?, "
-                             "revoke_reason = ? WHERE id = ?",
-                             (format_time(now), actor, text, restriction_id))
-                self._audit(conn, now, actor, "restriction.revoke",
-                            f"restriction/{restriction_id}", {"reason": text})
+                self._revoke(conn, restriction_id, text, actor, now, {"reason": text})
                 return self._restriction(conn, restriction_id)
         return await self._run(write)
+
+    def _revoke(self, conn: sqlite3.Connection, restriction_id: int, reason: str, actor: str,
+                now: datetime, details: dict[str, Any]) -> None:
+        conn.execute("UPDATE restrictions SET revoked_at = ?, revoked_by = ?, "
+                     "revoke_reason = ? WHERE id = ?",
+                     (format_time(now), actor, reason, restriction_id))
+        self._audit(conn, now, actor, "restriction.revoke", f"restriction/{restriction_id}",
+                    details)
 
     async def get_restriction(self, restriction_id: int) -> Restriction:
         return await self._run(lambda: self._restriction(self.conn, restriction_id))
@@ -219,6 +228,11 @@ class SqliteStore:
                              (outcome_text, note_text, format_time(now), actor, request_id))
                 self._audit(conn, now, actor, "request.decide", f"request/{request_id}",
                             {"outcome": outcome_text, "note": note_text})
+                made = [self._restriction(conn, rid) for rid in current.restrictions]
+                reason_text = refusal_reason(current, note_text)
+                for ended in ended_by_decision(outcome_text, made, now):
+                    self._revoke(conn, ended.id, reason_text, actor, now,
+                                 {"reason": reason_text, "request": request_id})
                 return self._request(conn, request_id)
         return await self._run(write)
 

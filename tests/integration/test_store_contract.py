@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from joingate import actions
 from joingate.audit import verify
-from joingate.errors import Conflict, InvalidInput, NotFound
+from joingate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from joingate.policy import Restriction, RestrictionDraft
 from joingate.store import Store, open_store
 from joingate.store.base import CountRow, hash_token
 from tests.support.postgres import PostgresServer
@@ -143,3 +145,84 @@ async def test_wait_change_returns_within_timeout(store: Store) -> None:
     assert time.monotonic() - started < 2
 
 
+
+
+async def test_a_refusal_ends_the_requests_restrictions(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    req = await actions.add_request(store, request_fields(), "t")
+    other = await actions.add_request(store, request_fields(reference="R2"), "t")
+    active = await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
+                                                   "request": req.id, "reason": "R1"}, "t")
+    scheduled = await actions.add_restriction(store, {
+        "rooms": ["june4-b"], "countries": ["CN"], "request": req.id, "reason": "R1",
+        "starts_at": (now + timedelta(days=1)).isoformat()}, "t")
+    lifted = await actions.add_restriction(store, {"rooms": ["june4-b"], "countries": ["CN"],
+                                                   "request": req.id, "reason": "R1"}, "t")
+    await actions.revoke_restriction(store, lifted.id, "lifted by hand", "ops")
+    untouched = await actions.add_restriction(store, {
+        "rooms": ["june4-a"], "countries": ["CN"], "request": other.id, "reason": "R2"}, "t")
+
+    decided = await actions.decide_request(store, req.id, "refused", "not lawful", "boss")
+    assert decided.outcome == "refused"
+    assert decided.restrictions == (active.id, scheduled.id, lifted.id)
+    later = datetime.now(UTC)
+    for ended in (active, scheduled):
+        got = await store.get_restriction(ended.id)
+        assert got.state(later) == "revoked" and got.revoked_by == "boss"
+        assert got.revoke_reason is not None and "refused: not lawful" in got.revoke_reason
+    kept = await store.get_restriction(lifted.id)
+    assert (kept.revoked_by, kept.revoke_reason) == ("ops", "lifted by hand")
+    assert (await store.get_restriction(untouched.id)).state(later) == "active"
+
+    entries = await store.audit_entries()
+    assert verify(entries) is None
+    tail = [(e.action, e.subject, e.actor) for e in entries[-3:]]
+    assert tail == [("request.decide", f"request/{req.id}", "boss"),
+                    ("restriction.revoke", f"restriction/{active.id}", "boss"),
+                    ("restriction.revoke", f"restriction/{scheduled.id}", "boss")]
+    assert entries[-1].details["request"] == req.id
+
+    with pytest.raises(RuleViolation) as refused:  # through every rule
+        await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
+                                              "request": req.id, "reason": "R1"}, "t")
+    assert refused.value.field == "request"
+    # and at the store itself, with a draft validated before the refusal was recorded
+    draft = RestrictionDraft(("june4-a",), ("CN",), now, None, "R1", req.id, "block")
+    with pytest.raises(RuleViolation):
+        await store.create_restriction(draft, "t", now)
+    assert len(await store.audit_entries()) == len(entries)  # nothing written
+    assert [r.id for r in await store.list_restrictions()][-1] == untouched.id
+
+
+async def test_other_outcomes_end_nothing(store: Store) -> None:
+    for outcome in ("complied", "partially"):
+        req = await actions.add_request(store, request_fields(reference=outcome), "t")
+        made = await actions.add_restriction(store, {
+            "rooms": ["june4-a"], "countries": ["CN"], "request": req.id, "reason": "R"}, "t")
+        await actions.decide_request(store, req.id, outcome, "n", "t")
+        assert (await store.get_restriction(made.id)).state(datetime.now(UTC)) == "active"
+
+
+async def test_creates_racing_a_refusal_leave_nothing_in_force(store: Store) -> None:
+    req = await actions.add_request(store, request_fields(), "t")
+    fields = {"rooms": ["june4-a"], "countries": ["CN"], "request": req.id, "reason": "R1"}
+    # Every create passes the early check (the request is undecided) before any write...
+    drafts = [await actions.check_restriction(store, fields, datetime.now(UTC))
+              for _ in range(20)]
+    now = datetime.now(UTC).replace(microsecond=0)
+    # ...and the writes race the refusal.
+    results = await asyncio.gather(
+        *(store.create_restriction(d, "t", now) for d in drafts[:10]),
+        actions.decide_request(store, req.id, "refused", "no", "t"),
+        *(store.create_restriction(d, "t", now) for d in drafts[10:]),
+        return_exceptions=True)
+    creates = results[:10] + results[11:]
+    assert not isinstance(results[10], BaseException), results[10]
+    made = [r for r in creates if isinstance(r, Restriction)]
+    assert all(isinstance(r, RuleViolation) for r in creates if r not in made), creates
+    later = datetime.now(UTC)
+    final = await store.get_request(req.id)
+    assert sorted(final.restrictions) == sorted(r.id for r in made)
+    for r in made:
+        assert (await store.get_restriction(r.id)).state(later) == "revoked"
+    assert verify(await store.audit_entries()) is None
