@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, actions
+from . import __version__, actions, logscrub
 from .audit import AuditEntry, Checkpoint, verify, verify_checkpoint
 from .config import Settings, load_settings
 from .engine import Engine, build_snapshot
@@ -90,6 +90,7 @@ json_option = click.option("--json", "as_json", is_flag=True,
 @click.version_option(__version__, prog_name="joingate")
 def main() -> None:
     """joingate: keep out only the participants a restriction covers."""
+    logscrub.install()
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -105,7 +106,8 @@ def serve(config: str | None) -> None:
 
     settings = _settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+                        "%(message)s", force=True)
+    logscrub.install()
     with _errors():
         host, port = settings.listen_host_port
         runtime = Runtime(settings)

@@ -5,8 +5,9 @@ LRU cache (functools.lru_cache, in C) in front of the maxminddb C extension. The
 copied into anonymous memory (memfd) when loaded, so a lookup never touches the disk and an
 operator may overwrite or truncate the file in place without crashing us; `maybe_reload()`
 (called off the hot path) swaps in a replaced file atomically and clears the cache, keeping
-the old DB if the new one is unreadable.
-Addresses live only in this process's memory.
+the old DB unless the new one passes the full check of `geocheck` (every record decodes, the
+self-test list lands where expected). A lookup that fails all the same leaves the address
+unplaced; it never raises. Addresses live only in this process's memory.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import maxminddb
 
 from .errors import GeoIPError, InvalidInput
+from .geocheck import check_database, country_of_record, open_reader
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +61,6 @@ class DatabaseInfo:
         }
 
 
-def country_of_record(record: Any) -> str | None:
-    """The ISO country in a DB record of either shape: MaxMind's {"country": {"iso_code"}}
-    (falling back to "registered_country") or ip-location-db's {"country_code"}."""
-    if not isinstance(record, dict):
-        return None
-    code: Any = None
-    country = record.get("country")
-    if isinstance(country, dict):
-        code = country.get("iso_code")
-    if code is None:
-        code = record.get("country_code")
-    if code is None:
-        registered = record.get("registered_country")
-        if isinstance(registered, dict):
-            code = registered.get("iso_code")
-    if isinstance(code, str) and len(code) == 2 and code.isalpha():
-        return code.upper()
-    return None
-
-
 def normalize_ip(ip: str) -> str:
     """Canonical text of an address: IPv6 zone dropped; IPv4-mapped, 6to4 and Teredo IPv6
     addresses as the IPv4 address they carry.
@@ -107,50 +89,79 @@ _DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
                           r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
 
 
-def _open_in_memory(path: Path, shown: str) -> tuple[maxminddb.Reader, bytes]:
-    """Open `path` with the C extension from a private in-memory copy of the file."""
-    if not getattr(maxminddb, "extension", None):
-        raise GeoIPError("the maxminddb C extension is not available; install maxminddb with "
-                         "its extension (the pure-Python reader is ~20x slower)")
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A DB read into memory and opened (and verified, when asked), ready to be swapped in."""
+
+    reader: maxminddb.Reader
+    info: DatabaseInfo
+    stamp: tuple[int, int, int, int]
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _load(path: Path, shown: str, verify: bool) -> _Loaded:
+    """Read `path` into a private in-memory copy (memfd), open it with the C reader, and with
+    `verify` check it fully (geocheck) before anyone looks anything up in it."""
     try:
+        stamp = _stamp(path)
         data = path.read_bytes()
     except OSError as exc:
         raise GeoIPError(f"geoip.database: cannot read {shown}: {exc.strerror}",
                          field="geoip.database") from None
-    if not hasattr(os, "memfd_create"):  # not Linux: map the file itself
-        return _open_checked(str(path), shown), data
-    fd = os.memfd_create("joingate-geoip", os.MFD_CLOEXEC)
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("joingate-geoip", os.MFD_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            reader = open_reader(f"/proc/self/fd/{fd}", shown)
+        finally:
+            os.close(fd)  # the mapping keeps the memory alive
+    else:  # not Linux: map the file itself
+        reader = open_reader(str(path), shown)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        return _open_checked(f"/proc/self/fd/{fd}", shown), data
-    finally:
-        os.close(fd)  # the mapping keeps the memory alive
-
-
-def _open_checked(target: str, shown: str) -> maxminddb.Reader:
-    try:
-        reader = maxminddb.open_database(target, maxminddb.MODE_MMAP_EXT)
-        reader.get("127.0.0.1")  # touch the tree: a truncated file fails here, not later
-        return reader
-    except (maxminddb.InvalidDatabaseError, ValueError, OSError):
+        if verify:
+            check_database(data, reader, shown)
+        else:
+            reader.get("127.0.0.1")  # touch the tree: a truncated file fails here, not later
+        meta = reader.metadata()
+    except GeoIPError:
+        reader.close()
+        raise
+    except Exception:
+        reader.close()
         raise GeoIPError(f"geoip.database: {shown} is not a readable MaxMind DB",
                          field="geoip.database") from None
+    desc = meta.description.get("en") if isinstance(meta.description, dict) else None
+    info = DatabaseInfo(path=shown, database_type=meta.database_type, description=desc or "",
+                        build_epoch=int(meta.build_epoch), ip_version=int(meta.ip_version),
+                        node_count=int(meta.node_count), loaded_at=time.time())
+    return _Loaded(reader, info, stamp)
 
 
 class GeoReader:
-    """Country lookups with an LRU cache in front; reloadable."""
+    """Country lookups with an LRU cache in front; reloadable.
 
-    def __init__(self, path: Path, cache_size: int = 65536, display_path: str | None = None):
+    With `verify`, the DB is checked fully (geocheck) before it is first used; a replacement
+    is always checked before it is swapped in."""
+
+    def __init__(self, path: Path, cache_size: int = 65536, display_path: str | None = None,
+                 verify: bool = False):
         self.path = path
         self._display = display_path or str(path)
         self._cache_size = max(1, cache_size)
-        self._reader, _ = _open_in_memory(path, self._display)
+        loaded = _load(path, self._display, verify)
+        self._reader = loaded.reader
+        self._info = loaded.info
+        self._stamp = loaded.stamp
+        self._seen_stamp = loaded.stamp
         self.country = self._new_cache()
-        self._stamp = self._file_stamp()
-        self._info = self._read_info()
         self.last_reload_error: str | None = None
+        self.lookup_errors = 0
 
     # -- hot path -------------------------------------------------------------------------
     def _new_cache(self) -> Callable[[str], str | None]:
@@ -170,9 +181,20 @@ class GeoReader:
             return None  # an IPv6 address in an IPv4-only DB is simply not placed
         try:
             record = self._reader.get(key)
-        except ValueError:
-            raise InvalidInput("ip: not an IPv4 or IPv6 address", field="ip") from None
+        except Exception:  # `key` is a valid address: any failure is the DB's
+            if self._reader.closed:
+                raise  # used after close(): a bug of the caller, not a damaged DB
+            self._lookup_failed()
+            return None
         return country_of_record(record)
+
+    def _lookup_failed(self) -> None:
+        """A lookup error leaves the address unplaced (geoip.unknown decides). Logged once per
+        loaded DB, never with the address (the C reader's message carries it)."""
+        self.lookup_errors += 1
+        if self.lookup_errors == 1:
+            log.error("geoip: a lookup in %s failed (damaged database?); such addresses are "
+                      "treated as unplaced", self._display)
 
     def peek(self, ip: str) -> str | None:
         """Lookup that neither uses nor fills the cache (for `joingate check` and tests)."""
@@ -194,53 +216,49 @@ class GeoReader:
     def misses(self) -> int:
         return int(self.country.cache_info().misses)  # type: ignore[attr-defined]
 
-    def _read_info(self) -> DatabaseInfo:
-        meta = self._reader.metadata()
-        desc = meta.description.get("en") if isinstance(meta.description, dict) else None
-        return DatabaseInfo(
-            path=self._display,
-            database_type=meta.database_type,
-            description=desc or "",
-            build_epoch=int(meta.build_epoch),
-            ip_version=int(meta.ip_version),
-            node_count=int(meta.node_count),
-            loaded_at=time.time(),
-        )
-
-    def _file_stamp(self) -> tuple[int, int, int, int]:
-        st = self.path.stat()
-        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-    def maybe_reload(self) -> bool:
-        """Swap in the DB file if it changed since loading. Returns True when swapped. A file
-        that cannot be read leaves the current DB in use and sets `last_reload_error`."""
+    def prepare_reload(self) -> _Loaded | None:
+        """If the DB file changed since it was last seen, read and verify it (slow: run it off
+        the event loop). None when unchanged or refused; a refused file leaves the current
+        DB in use and sets `last_reload_error`, once per version of the file."""
         try:
-            stamp = self._file_stamp()
+            stamp = _stamp(self.path)
         except OSError as exc:
-            self._note_error(f"cannot stat {self._display}: {exc.strerror}")
-            return False
-        if stamp == self._stamp:
-            return False
+            self._note_error(f"geoip.database: cannot stat {self._display}: {exc.strerror}")
+            return None
+        if stamp == self._seen_stamp:
+            return None
+        self._seen_stamp = stamp
         try:
-            reader, _ = _open_in_memory(self.path, self._display)
+            return _load(self.path, self._display, verify=True)
         except GeoIPError as exc:
-            self._stamp = stamp  # report once per file version, not on every poll
             self._note_error(exc.message)
-            return False
+            return None
+
+    def install(self, loaded: _Loaded) -> None:
+        """Swap in a DB from prepare_reload() (on the thread that does lookups)."""
         old = self._reader
-        self._reader = reader
+        self._reader = loaded.reader
+        self._info = loaded.info
+        self._stamp = loaded.stamp
         self.country = self._new_cache()
-        self._stamp = stamp
-        self._info = self._read_info()
         self.last_reload_error = None
+        self.lookup_errors = 0
         old.close()
         log.info("geoip: loaded replaced database %s (%s, built %s)", self._display,
                  self._info.database_type, self._info.as_json()["build_date"])
+
+    def maybe_reload(self) -> bool:
+        """prepare_reload() and install() in one go. Returns True when swapped."""
+        loaded = self.prepare_reload()
+        if loaded is None:
+            return False
+        self.install(loaded)
         return True
 
     def _note_error(self, message: str) -> None:
+        if message != self.last_reload_error:
+            log.error("geoip: keeping the current database: %s", message)
         self.last_reload_error = message
-        log.error("geoip: keeping the current database: %s", message)
 
     def close(self) -> None:
         self._reader.close()
@@ -252,15 +270,17 @@ class GeoReader:
         self.close()
 
 
-def open_geoip(database: str = BUILTIN, cache_size: int = 65536) -> GeoReader:
-    """Open the configured DB: "builtin" or a path to a MaxMind-format country .mmdb."""
+def open_geoip(database: str = BUILTIN, cache_size: int = 65536,
+               verify: bool = False) -> GeoReader:
+    """Open the configured DB: "builtin" or a path to a MaxMind-format country .mmdb. With
+    `verify` (the service), check it fully first (geocheck.check_database)."""
     if database == BUILTIN:
         path = builtin_database_path()
         if not path.is_file():
             raise GeoIPError(f"the built-in GeoIP database is missing ({path})",
                              field="geoip.database")
-        return GeoReader(path, cache_size, display_path=BUILTIN)
+        return GeoReader(path, cache_size, display_path=BUILTIN, verify=verify)
     path = Path(database).expanduser()
     if not path.is_file():
         raise GeoIPError(f"geoip.database: no such file {database}", field="geoip.database")
-    return GeoReader(path, cache_size)
+    return GeoReader(path, cache_size, verify=verify)

@@ -84,6 +84,9 @@ class RuntimeCollector(Collector):
         yield GaugeMetricFamily("joingate_geoip_reload_failed",
                                 "1 when the last replacement of the DB file was unreadable",
                                 value=1 if geo.last_reload_error else 0)
+        yield CounterMetricFamily("joingate_geoip_lookup_errors",
+                                  "Lookups the DB failed (the address was treated as unplaced)",
+                                  value=geo.lookup_errors)
         yield GaugeMetricFamily("joingate_enforcement_epoch", "Current enforcement epoch",
                                 value=rt.enforcement.epoch)
         yield GaugeMetricFamily("joingate_restricted_rooms",

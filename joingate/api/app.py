@@ -246,7 +246,8 @@ async def readyz(request: web.Request) -> web.Response:
     ready = rt.loaded and rt.store_ok
     body = {"ready": ready, "store": "ok" if rt.store_ok else "unreachable",
             "snapshot_loaded": rt.loaded, "epoch": rt.enforcement.epoch,
-            "geoip": {**rt.geo.info().as_json(), "reload_error": rt.geo.last_reload_error}}
+            "geoip": {**rt.geo.info().as_json(), "reload_error": rt.geo.last_reload_error,
+                      "lookup_errors": rt.geo.lookup_errors}}
     return _json(body, status=200 if ready else 503)
 
 

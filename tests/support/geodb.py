@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import maxminddb
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
@@ -70,4 +71,18 @@ def write_test_mmdb(path: Path, shape: str = "maxmind") -> Path:
             writer.insert_network(IPSet([cidr]), record)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer.to_db_file(str(path))
+    return path
+
+
+def damage_data_section(path: Path, fill: bytes = b"\xff") -> Path:
+    """Overwrite the data section of the .mmdb at `path` with `fill`, keeping its search tree
+    and metadata intact: it still opens, and addresses the tree leaves unplaced (127.0.0.1)
+    still look up fine; every placed address fails to decode."""
+    data = path.read_bytes()
+    meta_at = data.rfind(b"\xab\xcd\xefMaxMind.com")
+    with maxminddb.open_database(str(path)) as reader:
+        meta = reader.metadata()
+        start = meta.node_count * meta.record_size // 4 + 16
+    body = (fill * (meta_at - start))[: meta_at - start]
+    path.write_bytes(data[:start] + body + data[meta_at:])
     return path
