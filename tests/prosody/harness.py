@@ -17,6 +17,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugins" / "prosody"
+# Test modules of our own that do what Jitsi's plugins do (rate-limited joins, breakout rooms,
+# lobbies, visitor nodes), so that the gate meets Jitsi's mechanisms, not a likeness.
+TEST_MODULE_DIR = Path(__file__).resolve().parent / "modules"
 DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
 AUTH_DOMAIN = "auth.localhost"
@@ -65,6 +68,7 @@ class ProsodyServer:
         load_plugin: bool = True,
         ready_text: str = READY,
         muc_options: Mapping[str, LuaValue] | None = None,
+        muc_modules: Sequence[str] = (),
         log_level: str = "debug",
     ) -> None:
         self.workdir = workdir
@@ -83,6 +87,8 @@ class ProsodyServer:
         self.load_plugin = load_plugin
         self.ready_text = ready_text
         self.muc_options = dict(muc_options or {})
+        # Test modules loaded on the conference component before mod_joingate.
+        self.muc_modules = list(muc_modules)
         # Tests read the debug log; a benchmark wants "info" (debug lines cost time per stanza).
         self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
@@ -99,14 +105,14 @@ class ProsodyServer:
     def config_text(self) -> str:
         joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value
                                    in {**self.muc_options, **self.joingate}.items())
-        muc_modules = lua(["joingate"] if self.load_plugin else [])
+        muc_modules = lua([*self.muc_modules, *(["joingate"] if self.load_plugin else [])])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         return f"""-- written by tests/prosody/harness.py
 daemonize = false
 {run_as_root}
 pidfile = {lua(str(self.workdir / "prosody.pid"))}
 data_path = {lua(str(self.data_dir))}
-plugin_paths = {{ {lua(str(PLUGIN_DIR))} }}
+plugin_paths = {{ {lua(str(PLUGIN_DIR))}; {lua(str(TEST_MODULE_DIR))} }}
 log = {{ {self.log_level} = {lua(str(self.log_path))} }}
 modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell" }}
 admin_socket = {lua(str(self.admin_socket))}

@@ -1,0 +1,102 @@
+"""Joins that reach the gate outside an async runner, and rooms Prosody evicts while a join waits.
+
+Jitsi's mod_muc_rate_limit (3 joins a second per room, on by default in Debian's Jitsi config)
+holds joins over the rate and hands them back from a timer; tests/prosody/modules/
+mod_test_rate_limit.lua does the same. Those joins must be decided by the service like any other,
+and the fail mode must decide only when the service cannot answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.harness import ProsodyServer
+from tests.support.geodb import address
+from tests.support.service import JoingateService
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+UNAVAILABLE = "join check is unavailable"
+
+
+async def rate_limited(service: JoingateService, make_prosody: ProsodyFactory,
+                       **options: str | int | float | bool) -> ProsodyServer:
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    server = make_prosody(service.url, service.plugin_token, muc_modules=("test_rate_limit",),
+                          **options)
+    await server.until_log("1 restricted")
+    return server
+
+
+async def test_joins_replayed_from_a_timer_are_decided_by_the_service(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    server = await rate_limited(service, make_prosody)
+    allowed = await crowd.connect(server, *(address(c, 140 + i) for i, c in
+                                            enumerate(["US", "HK", "TW", "MO", "US", "HK",
+                                                       "TW", "DE"])))
+    covered = await crowd.connect(server, address("CN", 140), address("CN", 141),
+                                  address("CN", 142))
+    everyone = [*allowed, *covered]
+    results = await asyncio.gather(*(p.join("june4", timeout=20) for p in everyone))
+    # More than 3 joins a second: most of them went through the test module's timer.
+    assert max(r.seconds for r in results) > 1.0, [r.seconds for r in results]
+    for result in results[:len(allowed)]:
+        assert result.joined, result
+    for result in results[len(allowed):]:
+        assert not result.joined
+        assert result.presence.error_condition == "not-allowed"
+        assert "CN" in (result.error_text or ""), result
+    assert UNAVAILABLE not in server.log()
+    assert "without an answer from joingate" not in server.log()
+
+
+async def test_fail_mode_open_lets_replayed_joins_in_and_sweeps_them_once_back(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    server = await rate_limited(service, make_prosody, fail_mode="open", timeout=0.3)
+    service.stop()
+    people = await crowd.connect(server, *(address("US", 150 + i) for i in range(4)),
+                                 address("CN", 150), address("CN", 151))
+    results = await asyncio.gather(*(p.join("june4", timeout=20) for p in people))
+    assert all(r.joined for r in results), results
+    assert max(r.seconds for r in results) > 1.0
+    assert "let through without an answer from joingate (open mode" in server.log()
+
+    service.start()
+    cn_a, cn_b = people[4], people[5]
+    for cn in (cn_a, cn_b):
+        removed = await cn.wait_removed("june4", timeout=40)  # the feed's back-off, then a sweep
+        assert "307" in removed.statuses
+    for us in people[:4]:
+        with pytest.raises(TimeoutError):
+            await us.wait_removed("june4", timeout=2.0)
+
+
+async def test_joins_survive_their_room_being_evicted_while_they_wait(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # Prosody keeps a bounded number of room objects (muc_room_cache_size); a join that waits
+    # for the service may find its room evicted and restored as a new object. It must still be
+    # decided by the answer, never refused as if the meeting had closed.
+    service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
+    server = make_prosody(service.url, service.plugin_token,
+                          muc_options={"muc_room_cache_size": 2})
+    await server.until_log("1 restricted")
+    rooms = [f"vigil-{n}" for n in range(8)]
+    hosts = await crowd.connect(server, *(address("US", 160 + n) for n in range(len(rooms))))
+    for host, room in zip(hosts, rooms, strict=True):
+        assert (await host.join(room)).joined
+    guests = await crowd.connect(server, *(address("HK", 160 + n) for n in range(len(rooms))))
+    covered = await crowd.connect(server, *(address("CN", 160 + n) for n in range(len(rooms))))
+    results = await asyncio.gather(*(g.join(r) for g, r in zip(guests, rooms, strict=True)),
+                                   *(c.join(r) for c, r in zip(covered, rooms, strict=True)))
+    for result in results[:len(rooms)]:
+        assert result.joined, result
+    for result in results[len(rooms):]:
+        assert not result.joined and "CN" in (result.error_text or ""), result
+    assert "closed while you were joining" not in server.log()
+    # Hosts and guests are together in live rooms.
+    for host, guest, room in zip(hosts, guests, rooms, strict=True):
+        guest.say(room, f"hello {room}")
+        await host.wait_message(room, f"hello {room}")
