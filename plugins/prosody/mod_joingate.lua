@@ -16,6 +16,8 @@
 -- Prosody gives each module its `module` object (module.unload is set below) and `prosody`.
 -- luacheck: globals module
 
+local configmanager = require "core.configmanager";
+
 local util = module:require "joingate_util";
 
 -- Jitsi's service accounts. The component's admins (Jicofo's focus) are exempt too, and an
@@ -72,6 +74,20 @@ if options.timeout <= 0 then
 	options.timeout = 0.3;
 end
 if options.poll_wait < 1 then options.poll_wait = 1; end
+-- Jitsi names its breakout and lobby components on the VirtualHost, next to main_muc
+-- (breakout_rooms_muc, lobby_muc): rooms on a component named there belong to meetings of that
+-- main MUC. joingate_main_muc says it explicitly.
+local function jitsi_main_muc()
+	for host in pairs(configmanager.getconfig()) do
+		if host ~= "*" and (configmanager.rawget(host, "breakout_rooms_muc") == module.host
+			or configmanager.rawget(host, "lobby_muc") == module.host) then
+			local main = configmanager.get(host, "main_muc");
+			if type(main) == "string" then return main; end
+		end
+	end
+	return nil;
+end
+options.main_muc = options.main_muc or jitsi_main_muc();
 if options.main_muc == module.host then options.main_muc = nil; end
 
 local bad_jid_globs, bad_room_globs;
