@@ -57,6 +57,12 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between checks of the DB file for a replacement (0 turns reloading off)"),
     Setting("counts", "flush_interval", 10.0,
             "seconds between writes of the decision counters to the store", minimum=0.1),
+    Setting("census", "max_sources", 32,
+            "Prosody hosts (census sources) kept at once; a new one past this is refused (409) "
+            "until another falls silent for 10 minutes", minimum=1),
+    Setting("census", "max_rooms", 5000,
+            "meetings one census report may list (more is refused: 400, field rooms)",
+            minimum=1),
     Setting("audit", "checkpoint_interval", 3600.0,
             "seconds between audit-log checkpoints (size + head hash) the report publishes",
             minimum=1.0),
@@ -107,6 +113,8 @@ class Settings:
     geoip_cache_size: int
     geoip_reload_interval: float
     counts_flush_interval: float
+    census_max_sources: int
+    census_max_rooms: int
     audit_checkpoint_interval: float
     source: str = "defaults"
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import actions
-from .census import Census, clean_counts, impact
+from .census import Census, clean_counts, impact, render
 from .config import Settings
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms
 from .errors import JoingateError
@@ -100,7 +100,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._marker: object = None
         self._live: Sequence[Restriction] = ()
-        self.census = Census()
+        self.census = Census(settings.census_max_sources)
         self.latency = LatencyHistogram()
         # Decision counts already flushed to the store, kept for /metrics (bounded by
         # days x restrictions x countries x outcomes).
@@ -246,17 +246,21 @@ class Runtime:
 
     # -- census -------------------------------------------------------------------------
     def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:
-        cleaned = clean_counts(rooms)
+        cleaned = clean_counts(rooms, self.settings.census_max_rooms)
         self.census.report(source, cleaned, time.time())
         return len(cleaned)
 
-    def census_view(self) -> dict[str, Any]:
-        return self.census.view(time.time())
+    async def census_view(self) -> dict[str, Any]:
+        """The merged census, sorted and rendered in a worker thread: with many meetings that
+        takes long enough to delay joins if it ran on the event loop."""
+        sources, merged = self.census.snapshot(time.time())
+        return await asyncio.to_thread(render, sources, merged)
 
     async def preview(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """What a draft restriction would do to the meetings now: validated, never written."""
         draft = await actions.check_restriction(self.store, fields, utc_now())
-        return impact(draft, self.census.merged(time.time()), self.engine.deny_unknown)
+        _, merged = self.census.snapshot(time.time())
+        return await asyncio.to_thread(impact, draft, merged, self.engine.deny_unknown)
 
     # -- counters -------------------------------------------------------------------------
     async def flush(self) -> None:

@@ -7,6 +7,7 @@ durable before it answers.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -192,7 +193,8 @@ async def preview_restriction(request: web.Request) -> web.Response:
 
 async def census_view(request: web.Request) -> web.Response:
     _auth(request, "admin")
-    return _json(request.app[RUNTIME].census_view())
+    view = await request.app[RUNTIME].census_view()
+    return web.Response(body=await asyncio.to_thread(_encode, view), content_type=JSON)
 
 
 async def get_restriction(request: web.Request) -> web.Response:

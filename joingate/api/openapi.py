@@ -183,8 +183,9 @@ def openapi_document() -> dict[str, Any]:
                 {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}])},
         "/v1/census": {
-            "post": _op("Report current participants per meeting and country (counts only)",
-                        "plugin", {**_ok("CensusAccepted"), **_errors(*_PLUGIN_ERRORS)},
+            "post": _op("Report current participants per meeting and country (counts only; "
+                        "409 when census.max_sources other hosts report already)",
+                        "plugin", {**_ok("CensusAccepted"), **_errors(*_PLUGIN_ERRORS, 409)},
                         body="CensusIn"),
             "get": _op("Current participants per meeting and country, from every source",
                        "admin", {**_ok("Census"), **_errors(401, 403)})},

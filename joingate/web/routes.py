@@ -451,7 +451,7 @@ async def request_decide(request: web.Request) -> web.StreamResponse:
 # -- census -------------------------------------------------------------------------------------
 
 async def census(request: web.Request) -> web.StreamResponse:
-    view = _runtime(request).census_view()
+    view = await _runtime(request).census_view()
     rooms: Mapping[str, Mapping[str, int]] = view.get("rooms") or {}
     countries = sorted({c for counts in rooms.values() for c in counts if c})
     rows = []

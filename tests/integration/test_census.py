@@ -52,10 +52,23 @@ def test_census_and_impact_preview(service: JoingateService) -> None:
     ({"rooms": {"a b": {"CN": 1}}}, "rooms.a b"),
     ({"rooms": {"r": {"CN": "1"}}}, "rooms.r.CN"),
     ({"room": {}}, "rooms"),
+    # Only ISO 3166-1 codes: "ß" upper-cases to "SS", "XX" is assigned to nobody.
+    ({"rooms": {"r": {"ß": 1}}}, "rooms.r.ß"),
+    ({"rooms": {"r": {"XX": 1}}}, "rooms.r.XX"),
+    ({"rooms": {"r": {"cn": 1, "\uff23\uff2e": 1}}}, "rooms.r.\uff23\uff2e"),  # full-width CN
+    ({"rooms": {f"room-{i}": {"CN": 1} for i in range(5001)}}, "rooms"),
 ])
 def test_census_bad_input(service: JoingateService, body: object, field: str) -> None:
     status, answer = report(service, body)
     assert status == 400 and answer["error"]["field"] == field, answer  # type: ignore[index]
+
+
+def test_census_country_codes(service: JoingateService) -> None:
+    """ISO codes in any case, "" (not placed) and "XK" (how GeoIP DBs place Kosovo)."""
+    assert report(service, {"rooms": {"r": {"cn": 1, "Hk": 2, "": 3, "XK": 4}}}) == \
+        (200, {"rooms": 1})
+    assert service.api("GET", "/v1/census")[1]["rooms"] == {
+        "r": {"": 3, "CN": 1, "HK": 2, "XK": 4}}
 
 
 def test_census_scopes(service: JoingateService) -> None:
