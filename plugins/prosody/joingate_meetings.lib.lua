@@ -10,6 +10,7 @@
 local jid_split = require "util.jid".split;
 local jid_bare = require "util.jid".bare;
 local ip_util = require "util.ip";
+local new_cache = require "util.cache".new;
 
 local util = module:require "joingate_util";
 
@@ -38,21 +39,23 @@ return function (options)
 
 	-- Breakout room JID -> main room JID, learnt from the main rooms' _data.breakout_rooms
 	-- (the only link Jitsi's mod_muc_breakout_rooms keeps that survives its own reloads).
-	local breakout_parent = {};
+	-- Bounded: breakout rooms come and go all day; a forgotten one is looked up again. Once
+	-- known, the main room is found even when Prosody has swapped it out of memory.
+	local breakout_parent = new_cache(10000);
 
 	local function find_breakout_parent(muc, room_jid)
-		local known = breakout_parent[room_jid];
+		local known = breakout_parent:get(room_jid);
 		if known then
 			local main_room = muc.get_room_from_jid(known);
 			if main_room and main_room._data.breakout_rooms and main_room._data.breakout_rooms[room_jid] then
 				return main_room;
 			end
-			breakout_parent[room_jid] = nil;
+			breakout_parent:set(room_jid, nil);
 		end
 		for main_room in muc.live_rooms() do
 			local linked = main_room._data.breakout_rooms;
 			if linked and linked[room_jid] then
-				breakout_parent[room_jid] = main_room.jid;
+				breakout_parent:set(room_jid, main_room.jid);
 				return main_room;
 			end
 		end

@@ -47,7 +47,7 @@ def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
     def make(url: str | None, token: str | None = None, *,
              trusted_proxies: tuple[str, ...] = ("127.0.0.2",), start: bool = True,
              muc_options: dict[str, LuaValue] | None = None,
-             muc_modules: tuple[str, ...] = (),
+             muc_modules: tuple[str, ...] = (), jitsi_rooms: bool = False,
              **options: LuaValue) -> ProsodyServer:
         joingate: dict[str, LuaValue] = {}
         if url is not None:
@@ -60,7 +60,8 @@ def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
         server = ProsodyServer(tmp_path / f"prosody{len(servers)}", joingate=joingate,
                                trusted_proxies=trusted_proxies,
                                ready_text=READY if url is not None else DISABLED,
-                               muc_options=muc_options, muc_modules=muc_modules)
+                               muc_options=muc_options, muc_modules=muc_modules,
+                               jitsi_rooms=jitsi_rooms)
         servers.append(server)
         if start:
             server.start()

@@ -22,6 +22,8 @@ PLUGIN_DIR = REPO / "plugins" / "prosody"
 TEST_MODULE_DIR = Path(__file__).resolve().parent / "modules"
 DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
+BREAKOUT_DOMAIN = "breakout.localhost"
+LOBBY_DOMAIN = "lobby.localhost"
 AUTH_DOMAIN = "auth.localhost"
 RECORDER_DOMAIN = "recorder.localhost"
 BOT_DOMAIN = "bot.localhost"  # an external component (XEP-0114): its users have no client address
@@ -70,6 +72,7 @@ class ProsodyServer:
         muc_options: Mapping[str, LuaValue] | None = None,
         muc_modules: Sequence[str] = (),
         log_level: str = "debug",
+        jitsi_rooms: bool = False,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +94,9 @@ class ProsodyServer:
         self.muc_modules = list(muc_modules)
         # Tests read the debug log; a benchmark wants "info" (debug lines cost time per stanza).
         self.log_level = log_level
+        # Jitsi's breakout and lobby components (gated with joingate_main_muc), linked by the
+        # stand-ins in tests/prosody/modules as Jitsi's mod_muc_breakout_rooms/lobby_rooms do.
+        self.jitsi_rooms = jitsi_rooms
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -133,7 +139,7 @@ statistics = "internal"
 
 VirtualHost {lua(DOMAIN)}
 \tauthentication = "anonymous"
-
+{self._jitsi_host_lines()}
 -- Jitsi-like service accounts (focus@auth..., jibri@auth..., recorder@recorder...): any
 -- password is accepted, which is fine for a test server bound to 127.0.0.1.
 VirtualHost {lua(AUTH_DOMAIN)}
@@ -152,6 +158,45 @@ Component {lua(MUC_DOMAIN)} "muc"
 \tmuc_room_locking = false
 \tmuc_room_default_public_jids = true
 {joingate_lines}
+{self._jitsi_components()}"""
+
+    def _jitsi_host_lines(self) -> str:
+        if not self.jitsi_rooms:
+            return ""
+        return f"""\tmodules_enabled = {{ "test_breakout_rooms"; "test_lobby_rooms" }}
+\tmain_muc = {lua(MUC_DOMAIN)}
+\tbreakout_rooms_muc = {lua(BREAKOUT_DOMAIN)}
+\tlobby_muc = {lua(LOBBY_DOMAIN)}
+"""
+
+    def _jitsi_components(self) -> str:
+        """Jitsi's breakout and lobby components as its Debian config has them, plus the gate."""
+        if not self.jitsi_rooms:
+            return ""
+
+        muc_modules = lua(["joingate"] if self.load_plugin else [])
+
+        def gate(**extra: LuaValue) -> str:
+            options = {**self.muc_options, **self.joingate, **extra}
+            return "\n".join(f"\t{key} = {lua(value)}" for key, value in options.items())
+
+        return f"""
+Component {lua(BREAKOUT_DOMAIN)} "muc"
+\trestrict_room_creation = true
+\tstorage = "memory"
+\tadmins = {{ "focus@{AUTH_DOMAIN}" }}
+\tmuc_room_locking = false
+\tmuc_room_default_public_jids = true
+\tmodules_enabled = {muc_modules}
+{gate(joingate_main_muc=MUC_DOMAIN)}
+
+Component {lua(LOBBY_DOMAIN)} "muc"
+\tstorage = "memory"
+\trestrict_room_creation = true
+\tmuc_room_locking = false
+\tmuc_room_default_public_jids = true
+\tmodules_enabled = {muc_modules}
+{gate(joingate_main_muc=MUC_DOMAIN, joingate_census_interval=0)}
 """
 
     def start(self, timeout: float = 15.0) -> None:
@@ -181,7 +226,11 @@ Component {lua(MUC_DOMAIN)} "muc"
     def _plugin_ready(self) -> bool:
         if not self.load_plugin:
             return True
-        return self.ready_text in self.log()
+        log = self.log()
+        if self.jitsi_rooms and self.ready_text == READY:
+            return all(f"{READY} on {host}" in log for host in (MUC_DOMAIN, BREAKOUT_DOMAIN,
+                                                                LOBBY_DOMAIN))
+        return self.ready_text in log
 
     def stop(self) -> None:
         if self.proc is None:

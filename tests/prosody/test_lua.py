@@ -34,3 +34,8 @@ def test_luacheck_clean() -> None:
     result = subprocess.run([luacheck, "--formatter", "plain", "plugins/prosody"],
                             cwd=PLUGIN_DIR.parents[1], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+    # The test stand-ins for Jitsi's modules keep the same rules.
+    result = subprocess.run([luacheck, "--formatter", "plain", "--config",
+                             "plugins/prosody/.luacheckrc", "tests/prosody/modules"],
+                            cwd=PLUGIN_DIR.parents[1], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

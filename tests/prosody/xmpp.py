@@ -98,7 +98,8 @@ class JoinResult:
 
 
 def room_jid(room: str) -> str:
-    return f"{room}@{MUC_DOMAIN}"
+    """A room of the conference component by name, or any room by its full JID."""
+    return room if "@" in room else f"{room}@{MUC_DOMAIN}"
 
 
 class PresenceLog:

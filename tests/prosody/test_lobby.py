@@ -1,0 +1,117 @@
+"""A lobby (Jitsi's lobby.<domain>) is its main meeting's door: covered people are refused at
+the knock, and people waiting there are swept with the meeting.
+
+Lobbies are made by tests/prosody/modules/mod_test_lobby_rooms.lua the way Jitsi's
+mod_muc_lobby_rooms makes them: a members-only main room gets NODE@lobby.localhost with
+`main_room_jid` set, and non-members are sent there with registration-required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.harness import BREAKOUT_DOMAIN, MUC_DOMAIN, ProsodyServer
+from tests.prosody.jitsi_rooms import (
+    Invites,
+    admit,
+    enable_lobby,
+    feeds_connected,
+    lobby_of,
+    on_every_component,
+)
+from tests.prosody.test_removal import REASON, assert_no_removal, restrict
+from tests.prosody.xmpp import Participant
+from tests.support.geodb import address
+from tests.support.service import JoingateService
+
+pytestmark = [pytest.mark.prosody, pytest.mark.integration]
+
+
+@pytest.fixture
+async def jitsi(service: JoingateService, make_prosody: ProsodyFactory) -> ProsodyServer:
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True, census_interval=1)
+    await feeds_connected(server)
+    return server
+
+
+async def meeting_with_lobby(moderator: Participant, room: str) -> str:
+    """`moderator` opens `room`, turns its lobby on and watches the lobby, as Jitsi's
+    moderators do."""
+    assert (await moderator.join(room)).joined
+    await enable_lobby(moderator, room)
+    assert (await moderator.join(lobby_of(room))).joined
+    return lobby_of(room)
+
+
+async def knock(p: Participant, room: str) -> None:
+    """The main room sends a non-member to its lobby."""
+    sent = await p.join(room)
+    assert not sent.joined and sent.presence.error_condition == "registration-required", sent
+
+
+async def test_covered_knock_is_refused_and_moderators_never_see_it(
+        service: JoingateService, jitsi: ProsodyServer, crowd: Crowd) -> None:
+    mark = jitsi.log_mark()
+    restrict(service, ["council", "plaza"], ["CN"])
+    await on_every_component(jitsi, "2 restricted", after=mark)
+    mod, cn, us = await crowd.connect(jitsi, address("US", 190), address("CN", 190),
+                                      address("US", 191))
+    lobby = await meeting_with_lobby(mod, "council")
+
+    await knock(cn, "council")
+    at_lobby = await cn.join(lobby)
+    assert not at_lobby.joined
+    assert (at_lobby.presence.error_type, at_lobby.presence.error_condition) == \
+        ("cancel", "not-allowed")
+    at_plaza = await cn.join("plaza")  # the same restriction, a meeting without a lobby
+    assert not at_plaza.joined and at_lobby.error_text == at_plaza.error_text
+    assert "CN" in (at_lobby.error_text or "")
+    with pytest.raises(TimeoutError):
+        await mod.presences.wait_for(lambda i: i.frm == f"{lobby}/{cn.nick}", 2.0)
+
+    # An allowed person knocks, is seen, admitted, and joins.
+    invites = Invites(us)
+    await knock(us, "council")
+    assert (await us.join(lobby)).joined
+    await mod.presences.wait_for(lambda i: i.frm == f"{lobby}/{us.nick}" and i.type is None)
+    admit(mod, "council", us)
+    await invites.wait("council")
+    assert (await us.join("council")).joined
+    us.leave(lobby)
+    await us.left(lobby)
+
+
+async def test_people_waiting_in_a_lobby_are_swept_with_the_meeting(
+        service: JoingateService, jitsi: ProsodyServer, crowd: Crowd) -> None:
+    mod, cn, us = await crowd.connect(jitsi, address("US", 200), address("CN", 200),
+                                      address("US", 201))
+    lobby = await meeting_with_lobby(mod, "council")
+    for p in (cn, us):
+        await knock(p, "council")
+        assert (await p.join(lobby)).joined
+
+    # People waiting in a lobby are not in the meeting: the census counts the moderator only
+    # (the lobby component reports nothing; the breakout component reports no rooms).
+    expected = {"council": {"US": 1}}
+    deadline = time.monotonic() + 15
+    census: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        census = service.api("GET", "/v1/census")[1]
+        if census["rooms"] == expected and len(census["sources"]) == 2:
+            break
+        await asyncio.sleep(0.2)
+    assert census["rooms"] == expected, census
+    assert sorted(s["source"] for s in census["sources"]) == [BREAKOUT_DOMAIN, MUC_DOMAIN]
+
+    restrict(service, ["council"], ["CN"])
+    removed = await cn.wait_removed(lobby)
+    assert {"307", "110"} <= removed.statuses and removed.reason == REASON
+    await asyncio.gather(assert_no_removal(us, lobby, 2.0),
+                         assert_no_removal(mod, lobby, 2.0),
+                         assert_no_removal(mod, "council", 2.0))
+    assert not (await cn.join(lobby)).joined
