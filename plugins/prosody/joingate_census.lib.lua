@@ -1,6 +1,9 @@
 -- joingate_census: how many participants each meeting has per country, reported to the service
 -- (never who, never an address), so that an operator can preview a restriction's effect.
 -- Breakout rooms count under their main meeting; people waiting in a lobby are not present.
+-- The conference component reports at every interval, empty or not (the service shows when it
+-- last heard from the plugin); a breakout or lobby component reports only while it counts
+-- someone, and once more when it no longer does, so a lobby component never reports at all.
 
 -- luacheck: globals module
 
@@ -32,12 +35,20 @@ return function (ctx)
 
 	local function start()
 		local busy = false;
+		local reports_empty = not opts.main_muc;
+		local last_taken_empty = true;
 		local runner = async.runner(function ()
 			busy = true;
-			local answer, err = http.call("POST", "/v1/census", { source = opts.census_source; rooms = counts() },
-				5 + opts.timeout);
-			if not answer then
-				http.complain("census", err, "joingate did not take the census report: %s", err);
+			local rooms = counts();
+			local empty = next(rooms) == nil;
+			if reports_empty or not (empty and last_taken_empty) then
+				local answer, err = http.call("POST", "/v1/census", { source = opts.census_source; rooms = rooms },
+					5 + opts.timeout);
+				if answer then
+					last_taken_empty = empty;
+				else
+					http.complain("census", err, "joingate did not take the census report: %s", err);
+				end
 			end
 			busy = false;
 		end, {

@@ -41,7 +41,7 @@ local options = {
 	census_interval = module:get_option_number("joingate_census_interval", 60);
 	cache_ttl = module:get_option_number("joingate_cache_ttl", 60);
 	admit_unrestricted = module:get_option_boolean("joingate_admit_unrestricted", true);
-	census_source = module:get_option_string("joingate_census_source", module.host);
+	census_source = module:get_option_string("joingate_census_source");
 	main_muc = module:get_option_string("joingate_main_muc");
 };
 local exempt_jid_globs = {};
@@ -74,6 +74,10 @@ if options.timeout <= 0 then
 	options.timeout = 0.3;
 end
 if options.poll_wait < 1 then options.poll_wait = 1; end
+-- A census report replaces the last one from the same source, and every component reports its
+-- own rooms: a name given to the whole Prosody (a shard) is qualified by the component, so that
+-- the conference and breakout components do not overwrite each other's counts.
+options.census_source = options.census_source and (options.census_source .. "/" .. module.host) or module.host;
 -- Jitsi names its breakout and lobby components on the VirtualHost, next to main_muc
 -- (breakout_rooms_muc, lobby_muc): rooms on a component named there belong to meetings of that
 -- main MUC. joingate_main_muc says it explicitly.

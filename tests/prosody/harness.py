@@ -94,7 +94,7 @@ class ProsodyServer:
         self.muc_modules = list(muc_modules)
         # Tests read the debug log; a benchmark wants "info" (debug lines cost time per stanza).
         self.log_level = log_level
-        # Jitsi's breakout and lobby components (gated with joingate_main_muc), linked by the
+        # Jitsi's breakout and lobby components, gated, with their rooms linked by the
         # stand-ins in tests/prosody/modules as Jitsi's mod_muc_breakout_rooms/lobby_rooms do.
         self.jitsi_rooms = jitsi_rooms
         self.proc: subprocess.Popen[bytes] | None = None
@@ -170,7 +170,9 @@ Component {lua(MUC_DOMAIN)} "muc"
 """
 
     def _jitsi_components(self) -> str:
-        """Jitsi's breakout and lobby components as its Debian config has them, plus the gate."""
+        """Jitsi's breakout and lobby components as its Debian config has them, plus the gate.
+        The breakout component learns its main MUC from the VirtualHost's breakout_rooms_muc (as
+        the README's configuration does); the lobby names it with joingate_main_muc."""
         if not self.jitsi_rooms:
             return ""
 
@@ -188,7 +190,7 @@ Component {lua(BREAKOUT_DOMAIN)} "muc"
 \tmuc_room_locking = false
 \tmuc_room_default_public_jids = true
 \tmodules_enabled = {muc_modules}
-{gate(joingate_main_muc=MUC_DOMAIN)}
+{gate()}
 
 Component {lua(LOBBY_DOMAIN)} "muc"
 \tstorage = "memory"
@@ -196,7 +198,7 @@ Component {lua(LOBBY_DOMAIN)} "muc"
 \tmuc_room_locking = false
 \tmuc_room_default_public_jids = true
 \tmodules_enabled = {muc_modules}
-{gate(joingate_main_muc=MUC_DOMAIN, joingate_census_interval=0)}
+{gate(joingate_main_muc=MUC_DOMAIN)}
 """
 
     def start(self, timeout: float = 15.0) -> None:

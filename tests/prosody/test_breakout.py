@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.harness import AUTH_DOMAIN, BREAKOUT_DOMAIN, MUC_DOMAIN, ProsodyServer
+from tests.prosody.harness import (
+    AUTH_DOMAIN,
+    BREAKOUT_DOMAIN,
+    MUC_DOMAIN,
+    ProsodyServer,
+)
 from tests.prosody.jitsi_rooms import BreakoutRooms, feeds_connected, on_every_component
 from tests.prosody.test_removal import REASON, assert_no_removal, restrict
 from tests.prosody.xmpp import Participant
@@ -27,7 +32,10 @@ pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
 @pytest.fixture
 async def jitsi(service: JoingateService, make_prosody: ProsodyFactory) -> ProsodyServer:
-    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True, census_interval=1)
+    # One census name for the whole Prosody (a shard), as an operator sets it in the global
+    # section: each component still reports on its own.
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True, census_interval=1,
+                          census_source="shard1")
     await feeds_connected(server)
     return server
 
@@ -118,15 +126,26 @@ async def test_census_counts_breakout_occupants_under_the_main_meeting(
         assert (await p.join(room)).joined
 
     # Focus (exempt) is in both breakout rooms and counts nowhere.
-    expected = {"council": {"CN": 2, "HK": 1, "US": 2}}
+    census = await census_reaches(service, {"council": {"CN": 2, "HK": 1, "US": 2}})
+    # The lobby component, with nobody to count, never reports.
+    assert sorted(s["source"] for s in census["sources"]) == [
+        f"shard1/{BREAKOUT_DOMAIN}", f"shard1/{MUC_DOMAIN}"]
+    assert not any(BREAKOUT_DOMAIN in room for room in census["rooms"])
+
+    # Everyone leaves the breakout rooms (focus stays): the breakout component's last report
+    # clears its counts.
+    for p in (cn_out, us_out, hk_out):
+        await p.disconnect()
+    await census_reaches(service, {"council": {"CN": 1, "US": 1}})
+
+
+async def census_reaches(service: JoingateService, expected: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + 15
     census: dict[str, Any] = {}
     while time.monotonic() < deadline:
         status, census = service.api("GET", "/v1/census")
         assert status == 200
         if census["rooms"] == expected:
-            break
+            return census
         await asyncio.sleep(0.2)  # each component reports every second
-    assert census["rooms"] == expected, census
-    assert sorted(s["source"] for s in census["sources"]) == [BREAKOUT_DOMAIN, MUC_DOMAIN]
-    assert not any(BREAKOUT_DOMAIN in room for room in census["rooms"])
+    raise AssertionError(f"census never reached {expected}: {census}")
