@@ -19,6 +19,7 @@ from .policy import (
     RestrictionDraft,
     build_request,
     build_restriction,
+    refuse_bidi,
     utc_now,
 )
 from .store.base import SCOPES, Store, hash_token
@@ -75,6 +76,7 @@ async def decide_request(store: Store, request_id: int, outcome: str, note: str,
 async def create_token(store: Store, name: str, scope: str, actor: str, token: str) -> None:
     if not name.strip() or len(name) > 100:
         raise InvalidInput("name: 1-100 characters", field="name")
+    refuse_bidi(name, "name")
     if scope not in SCOPES:
         raise InvalidInput(f"scope: one of {', '.join(SCOPES)}", field="scope")
     await store.create_token(name.strip(), scope, hash_token(token), actor, utc_now())

@@ -24,7 +24,7 @@ from .config import Settings, load_settings
 from .engine import Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
 from .geo import open_geoip
-from .policy import utc_now
+from .policy import parse_id, utc_now
 from .store import Store, open_store
 
 T = TypeVar("T")
@@ -77,6 +77,18 @@ def _actor() -> str:
 
 def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _id(field: str) -> Callable[[click.Context, click.Parameter, str | None], int | None]:
+    """A click callback reading an id: ASCII digits only, refused in one line naming `field`
+    (click's int would read full-width and Arabic-Indic digits too)."""
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+        if value is None:
+            return None
+        with _errors():
+            return parse_id(value, field)
+        raise AssertionError("unreachable")
+    return parse
 
 
 config_option = click.option(
@@ -160,7 +172,8 @@ def restrict() -> None:
               help="ISO 3166-1 alpha-2 code (repeat for several).")
 @click.option("--start", "starts_at", help="ISO 8601 with offset; default now.")
 @click.option("--end", "ends_at", help="ISO 8601 with offset; default open-ended.")
-@click.option("--request", "request", type=int, help="The authority request it answers.")
+@click.option("--request", "request", callback=_id("request"),
+              help="The authority request it answers.")
 @click.option("--mode", type=click.Choice(["block", "allow-only"]), default="block",
               show_default=True)
 @click.option("--reason", required=True)
@@ -199,7 +212,7 @@ def restrict_list(config: str | None, as_json: bool) -> None:
 
 
 @restrict.command("revoke")
-@click.argument("restriction_id", metavar="ID", type=int)
+@click.argument("restriction_id", metavar="ID", callback=_id("id"))
 @click.option("--reason", required=True)
 @config_option
 @json_option
@@ -244,7 +257,7 @@ def request_add(authority: str, jurisdiction: str, reference: str, rooms: tuple[
 
 
 @request.command("decide")
-@click.argument("request_id", metavar="ID", type=int)
+@click.argument("request_id", metavar="ID", callback=_id("id"))
 @click.option("--outcome", required=True, type=click.Choice(["complied", "partially", "refused"]))
 @click.option("--note", required=True)
 @config_option

@@ -12,10 +12,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
+
+IPNetwork = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Setting:
     help: str
     choices: tuple[str, ...] = ()
     minimum: float = 0.0
+    listed: bool = False  # a comma-separated string that a TOML list of strings may give
 
     @property
     def name(self) -> str:
@@ -40,6 +45,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "listen", "127.0.0.1:8750", "host:port the HTTP API listens on"),
     Setting("server", "enforcement_max_wait", 60.0,
             "longest a GET /v1/enforcement long-poll is held open, in seconds", minimum=1.0),
+    Setting("server", "trusted_proxies", "",
+            "addresses or networks (comma-separated, or a TOML list) of the reverse proxies "
+            "in front of the service: only from them are X-Forwarded-For (the admin's "
+            "address, for the sign-in limiter) and X-Forwarded-Proto (Secure cookies) "
+            "believed; empty: none", listed=True),
     Setting("store", "url", "sqlite:///joingate.db",
             "sqlite:///relative.db (next to where joingate runs), sqlite:////absolute/path.db "
             "or postgresql://user@host/dbname"),
@@ -86,6 +96,9 @@ def _coerce(setting: Setting, raw: Any) -> Any:
             if not math.isfinite(value):
                 raise ValueError
         else:
+            if setting.listed and isinstance(raw, list) and \
+                    all(isinstance(item, str) for item in raw):
+                raw = ",".join(raw)
             if not isinstance(raw, str):
                 raise ValueError
             value = raw
@@ -106,6 +119,7 @@ def _coerce(setting: Setting, raw: Any) -> Any:
 class Settings:
     server_listen: str
     server_enforcement_max_wait: float
+    server_trusted_proxies: str
     store_url: str
     store_poll_interval: float
     geoip_database: str
@@ -124,6 +138,17 @@ class Settings:
         if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
             raise InvalidInput("server.listen: expected host:port", field="server.listen")
         return host.strip("[]"), int(port)
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        networks = []
+        for item in self.server_trusted_proxies.replace(",", " ").split():
+            try:
+                networks.append(ip_network(item, strict=False))
+            except ValueError:
+                raise InvalidInput(f"server.trusted_proxies: {item!r} is not an address or "
+                                   "network", field="server.trusted_proxies") from None
+        return tuple(networks)
 
 
 def load_settings(path: str | Path | None = None,
@@ -158,6 +183,7 @@ def load_settings(path: str | Path | None = None,
         values[f"{setting.section}_{setting.key}"] = _coerce(setting, raw)
     settings = Settings(**values, source=str(path) if path else "defaults")
     settings.listen_host_port  # noqa: B018 - validate now, not on first use
+    settings.trusted_proxy_networks  # noqa: B018
     return settings
 
 

@@ -29,6 +29,9 @@ MAX_ROOMS = 1000
 # behind one tenant segment: "tenant/room".
 _SEGMENT = r"[^\s\"&'/:<>@\x00-\x1f\x7f]{1,200}"
 _ROOM_RE = re.compile(rf"(?:{_SEGMENT}/)?{_SEGMENT}")
+# Bidirectional embeddings, overrides and isolates: stored text with one of these reorders
+# whatever a page or report prints after it ("Trojan Source"), so no field may hold them.
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -66,10 +69,32 @@ def parse_time(value: str, field_name: str, round_up: bool = False) -> datetime:
         raise InvalidInput(f"{field_name}: out of range", field=field_name) from None
 
 
+def refuse_bidi(text: str, field_name: str) -> str:
+    """`text` unchanged, or InvalidInput naming the field if it holds a bidirectional control
+    (U+202A-U+202E, U+2066-U+2069). Refused at input, so every renderer can print stored text
+    as it is."""
+    found = _BIDI_RE.search(text)
+    if found is not None:
+        raise InvalidInput(f"{field_name}: contains the bidirectional control character "
+                           f"U+{ord(found.group()):04X}, which would reorder the text shown "
+                           "after it; remove it", field=field_name)
+    return text
+
+
+def parse_id(text: Any, field_name: str) -> int:
+    """An id or epoch as typed in a URL or on a command line: ASCII digits only (int() would
+    also read full-width and Arabic-Indic digits)."""
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InvalidInput(f"{field_name}: must be a whole number written with the digits 0-9",
+                           field=field_name)
+    return int(text)
+
+
 def normalize_room(name: Any, field_name: str = "rooms", allow_all: bool = True) -> str:
     """Lower-cased meeting name; "tenant/room" for Jitsi tenants; "*" for all meetings."""
     if not isinstance(name, str):
         raise InvalidInput(f"{field_name}: a meeting name must be a string", field=field_name)
+    refuse_bidi(name, field_name)
     text = name.strip().lower()
     if text == ALL_MEETINGS:
         if allow_all:
@@ -125,7 +150,7 @@ def require_text(value: Any, field_name: str, limit: int = MAX_TEXT) -> str:
     text = value.strip()
     if len(text) > limit:
         raise InvalidInput(f"{field_name}: at most {limit} characters", field=field_name)
-    return text
+    return refuse_bidi(text, field_name)
 
 
 # -- models ---------------------------------------------------------------------------------

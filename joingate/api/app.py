@@ -19,17 +19,16 @@ from prometheus_client.registry import CollectorRegistry
 from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
-from ..policy import utc_now
+from ..policy import parse_id, utc_now
 from ..service import Runtime
 from ..store.base import TokenInfo
 from ..web.routes import add_web_routes, load_report
 from . import schemas
-from .errors import MAX_BODY, http_error, json_errors, response_for
+from .errors import JSON_HEADERS, MAX_BODY, http_error, json_errors, response_for
 from .openapi import openapi_document
 
 RUNTIME = web.AppKey("runtime", Runtime)
 METRICS = web.AppKey("metrics", CollectorRegistry)
-JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
 _AUTHORIZE = msgspec.json.Decoder(schemas.AuthorizeIn)
 _BATCH = msgspec.json.Decoder(schemas.BatchIn)
@@ -41,7 +40,7 @@ _CENSUS = msgspec.json.Decoder(schemas.CensusIn)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encode(value), status=status, content_type=JSON)
+    return web.Response(body=_encode(value), status=status, headers=JSON_HEADERS)
 
 
 def _auth(request: web.Request, scope: str) -> TokenInfo:
@@ -61,10 +60,7 @@ def _actor(info: TokenInfo) -> str:
 
 
 def _id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidInput("id: must be a positive whole number", field="id")
-    return int(text)
+    return parse_id(request.match_info["id"], "id")
 
 
 # -- plugin routes ----------------------------------------------------------------------------
@@ -97,7 +93,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     except Exception as exc:
         return response_for(exc, "authorize")
     rt.engine.count(verdict, now, "allowed" if verdict.decision == "allow" else "refused")
-    response = web.Response(body=_verdict_body(verdict), content_type=JSON)
+    response = web.Response(body=_verdict_body(verdict), headers=JSON_HEADERS)
     rt.latency.observe(time.perf_counter() - started)
     return response
 
@@ -135,6 +131,8 @@ def _query_number(request: web.Request, name: str, default: float) -> float:
     if raw is None:
         return default
     try:
+        if not raw.isascii():  # float() reads other scripts' digits too
+            raise ValueError
         value = float(raw)
     except ValueError:
         raise InvalidInput(f"{name}: must be a number", field=name) from None
@@ -146,12 +144,9 @@ def _query_number(request: web.Request, name: str, default: float) -> float:
 async def enforcement(request: web.Request) -> web.Response:
     _auth(request, "plugin")
     rt = request.app[RUNTIME]
-    after_text = request.query.get("after", "0")
-    if not after_text.isdigit() or len(after_text) > 18:
-        raise InvalidInput("after: must be an epoch returned earlier (a whole number)",
-                           field="after")
+    after = parse_id(request.query.get("after", "0"), "after")
     wait = min(_query_number(request, "wait", 25.0), rt.settings.server_enforcement_max_wait)
-    rooms = await rt.enforcement.wait(int(after_text), wait)
+    rooms = await rt.enforcement.wait(after, wait)
     return _json({"epoch": rt.enforcement.epoch, "rooms": rooms or [],
                   "restricted": rt.engine.snapshot.restricted})
 
@@ -194,7 +189,7 @@ async def preview_restriction(request: web.Request) -> web.Response:
 async def census_view(request: web.Request) -> web.Response:
     _auth(request, "admin")
     view = await request.app[RUNTIME].census_view()
-    return web.Response(body=await asyncio.to_thread(_encode, view), content_type=JSON)
+    return web.Response(body=await asyncio.to_thread(_encode, view), headers=JSON_HEADERS)
 
 
 async def get_restriction(request: web.Request) -> web.Response:

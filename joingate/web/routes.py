@@ -33,6 +33,7 @@ from ..report import (
 )
 from ..store import Store
 from ..store.base import hash_token
+from .proxy import came_over_tls, client_address
 from .security import (
     COOKIE_PATH,
     LOGIN_COOKIE,
@@ -200,13 +201,17 @@ def _status(exc: JoingateError) -> int:
 
 def _client(request: web.Request) -> str:
     # Kept only as a keyed hash in the limiter's memory; never logged or stored.
-    return request.remote or "unknown"
+    return client_address(request.remote, request.headers.getall("X-Forwarded-For", ()),
+                          _runtime(request).settings.trusted_proxy_networks)
 
 
 def _set_cookie(response: web.Response, request: web.Request, name: str, value: str,
                 max_age: int) -> None:
+    secure = came_over_tls(request.secure, request.remote,
+                           request.headers.getall("X-Forwarded-Proto", ()),
+                           _runtime(request).settings.trusted_proxy_networks)
     response.set_cookie(name, value, path=COOKIE_PATH, httponly=True, samesite="Strict",
-                        secure=request.secure, max_age=max_age)
+                        secure=secure, max_age=max_age)
 
 
 def _login_page(request: web.Request, status: int = 200, error: str | None = None,
@@ -237,12 +242,9 @@ async def admin_home(request: web.Request) -> web.StreamResponse:
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
+    """A right admin token always opens a session; wrong ones past the limit get 429 (see
+    joingate/web/README.md for why the limiter never stands in the way of the right token)."""
     state = request.app[WEB]
-    client = _client(request)
-    wait = state.limiter.retry_after(client)
-    if wait:
-        return _login_page(request, 429, error="Too many failed attempts from here. Wait "
-                           f"{int(wait) + 1} seconds and try again.", retry_after=wait)
     form = await request.post()
     given = form.get("csrf")
     if not same_secret(given if isinstance(given, str) else None,
@@ -253,11 +255,16 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     token = _text(form, "token")
     info = _runtime(request).token_scope(token) if token else None
     if info is None or info.scope != "admin":
+        client = _client(request)
+        wait = state.limiter.retry_after(client)
         state.limiter.failed(client)
+        if wait:
+            return _login_page(request, 429, error="token: too many wrong tokens from here. "
+                               f"Wait {int(wait) + 1} seconds before trying another.",
+                               retry_after=wait)
         message = ("token: this is a plugin token; sign in with an admin token"
                    if info is not None else "token: not a token this server knows")
         return _login_page(request, 401, error=message)
-    state.limiter.succeeded(client)
     session = state.sessions.create(hash_token(token), info.name)
     response = _redirect("/admin/")
     _set_cookie(response, request, SESSION_COOKIE, session.id, int(state.sessions.ttl))

@@ -21,8 +21,8 @@ COOKIE_PATH = "/admin"
 
 SECURITY_HEADERS = {
     # No script at all; styles and images from this server only; no framing; forms post here.
-    "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; "
-                               "frame-ancestors 'none'; object-src 'none'",
+    "Content-Security-Policy": "default-src 'self'; script-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'; object-src 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -91,8 +91,11 @@ class Sessions:
 
 
 class SignInLimiter:
-    """At most `limit` failed sign-ins per client in a sliding `window` (seconds); a success
-    clears the client's record. Bounded to `max_clients` records (oldest dropped)."""
+    """Counts failed sign-ins per client in a sliding `window` (seconds); past `limit` of them
+    the client is told to wait. It only ever judges wrong tokens: the sign-in lets a right one
+    in regardless, so nobody can be locked out by someone else's failures (and a success does
+    not clear the count, so an admin signing in from a shared address does not reset a
+    guesser's). Bounded to `max_clients` records (oldest dropped)."""
 
     def __init__(self, limit: int = 5, window: float = 300.0, max_clients: int = 10000):
         self.limit = limit
@@ -125,5 +128,3 @@ class SignInLimiter:
         while len(self._failures) > self.max_clients:
             self._failures.popitem(last=False)
 
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(self._client(address), None)

@@ -79,6 +79,18 @@ reload_interval = 0
     assert s.counts_flush_interval == 10.0  # not in the file: default
 
 
+def test_trusted_proxies(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}).trusted_proxy_networks == ()
+    listed = load_settings(write(tmp_path, '[server]\ntrusted_proxies = ["10.0.0.0/8", '
+                                            '"::1"]\n'), environ={})
+    assert [str(n) for n in listed.trusted_proxy_networks] == ["10.0.0.0/8", "::1/128"]
+    from_env = load_settings(None, environ={
+        "JOINGATE_SERVER_TRUSTED_PROXIES": "127.0.0.1, 192.0.2.0/24 2001:db8::/32"})
+    assert [str(n) for n in from_env.trusted_proxy_networks] == [
+        "127.0.0.1/32", "192.0.2.0/24", "2001:db8::/32"]
+    refused("server.trusted_proxies", environ={"JOINGATE_SERVER_TRUSTED_PROXIES": "nginx"})
+
+
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, ""), environ={})
     assert s.server_listen == "127.0.0.1:8750"
@@ -141,6 +153,9 @@ def test_section_that_is_not_a_table(tmp_path: Path) -> None:
     ('[server]\nlisten = "127.0.0.1:http"\n', "server.listen"),
     ('[server]\nlisten = "127.0.0.1:99999"\n', "server.listen"),
     ("[server]\nlisten = 8750\n", "server.listen"),
+    ('[server]\ntrusted_proxies = "10.0.0.0/8, proxy.example"\n', "server.trusted_proxies"),
+    ('[server]\ntrusted_proxies = ["10.0.0.1", 5]\n', "server.trusted_proxies"),
+    ("[server]\ntrusted_proxies = 10\n", "server.trusted_proxies"),
 ])
 def test_bad_file_value_is_named(tmp_path: Path, text: str, field: str) -> None:
     refused(field, write(tmp_path, text))

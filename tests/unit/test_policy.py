@@ -24,13 +24,17 @@ from joingate.policy import (
     build_request,
     build_restriction,
     check_decision,
+    check_request_open,
     check_revoke,
+    ended_by_decision,
     format_time,
     normalize_countries,
     normalize_country,
     normalize_room,
     normalize_rooms,
+    parse_id,
     parse_time,
+    refusal_reason,
     require_text,
 )
 
@@ -493,3 +497,51 @@ def test_a_window_never_reaches_outside_the_times_given() -> None:
                               now=datetime(2030, 1, 1, tzinfo=UTC), table=jurisdictions())
     assert draft.starts_at == datetime(2030, 6, 4, 20, 0, 1, tzinfo=UTC)
     assert draft.ends_at == datetime(2030, 6, 4, 22, 0, 0, tzinfo=UTC)
+
+
+# -- ids, bidirectional controls, refusals ----------------------------------------------------
+
+def test_parse_id_takes_ascii_digits_only() -> None:
+    assert parse_id("42", "id") == 42 and parse_id("0", "after") == 0
+    for bad in ("\uff14\uff12", "\u0664\u0662", "\u06f4", "4\u0662", "", "-1", "+1", " 1",
+                "1.0", "1e3", "1_000", "9" * 19, None, 42):
+        refused(InvalidInput, "id", parse_id, bad, "id")
+
+
+@pytest.mark.parametrize("code", [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+def test_bidirectional_controls_are_refused_naming_the_field(code: int) -> None:
+    char = chr(code)
+    exc = refused(InvalidInput, "authority", require_text, f"Ministry{char}", "authority")
+    assert f"U+{code:04X}" in exc.message
+    refused(InvalidInput, "rooms", normalize_room, f"june4{char}")
+    refused(InvalidInput, "rooms", build_request, authority="A", jurisdiction="CN",
+            reference="R", rooms=[f"{char}june4"], demand="d", received_at=None, now=NOW,
+            table=TABLE)
+
+
+def test_other_direction_marks_and_rtl_text_are_kept() -> None:
+    # Marks (U+200E/U+200F) reorder nothing beyond themselves; right-to-left text is text.
+    for text in ("وزارة الأمن", "משרד\u200f", "a\u200eb"):
+        assert require_text(text, "authority") == text
+
+
+def test_a_refused_request_accepts_no_restriction() -> None:
+    check_request_open(request(outcome=None))
+    check_request_open(request(outcome="complied"))
+    refused(RuleViolation, "request", check_request_open, request(outcome="refused"))
+
+
+def test_a_refusal_ends_what_is_scheduled_or_active() -> None:
+    def made(id: int, start: datetime, end: datetime | None = None,
+             revoked: bool = False) -> Restriction:
+        return Restriction(id=id, rooms=("june4",), countries=("CN",), starts_at=start,
+                           ends_at=end, reason="r", request=7, mode="block",
+                           created_at=NOW - 3 * HOUR, created_by="a",
+                           revoked_at=NOW - HOUR if revoked else None)
+    active, scheduled = made(1, NOW - HOUR), made(2, NOW + HOUR)
+    over, revoked = made(3, NOW - 2 * HOUR, NOW - HOUR), made(4, NOW - HOUR, revoked=True)
+    every = [active, scheduled, over, revoked]
+    assert ended_by_decision("refused", every, NOW) == [active, scheduled]
+    assert ended_by_decision("complied", every, NOW) == []
+    assert ended_by_decision("partially", every, NOW) == []
+    assert refusal_reason(request(), "no basis") == "request 7 (REF-1) was refused: no basis"

@@ -1,8 +1,14 @@
-"""Sessions and the sign-in limiter on their own (pure, with explicit clocks)."""
+"""Sessions, the sign-in limiter and the forwarded-header rules on their own (pure, with
+explicit clocks)."""
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
+from joingate.web.proxy import came_over_tls, client_address
 from joingate.web.security import Sessions, SignInLimiter, same_secret
+
+PROXIES = (ip_network("10.0.0.0/8"), ip_network("::1/128"))
 
 
 def test_sessions_expire_and_are_bounded() -> None:
@@ -31,8 +37,11 @@ def test_limiter_window_and_reset() -> None:
     assert limiter.retry_after("203.0.113.7", now=100.0) == 0.0  # the first failure aged out
     limiter.failed("203.0.113.7", now=101.0)
     assert limiter.retry_after("203.0.113.7", now=102.0) > 0
-    limiter.succeeded("203.0.113.7")
-    assert limiter.retry_after("203.0.113.7", now=102.0) == 0.0
+    # Every failure counts, so a guesser who keeps going stays limited.
+    limiter.failed("203.0.113.7", now=103.0)
+    limiter.failed("203.0.113.7", now=104.0)
+    assert limiter.retry_after("203.0.113.7", now=150.0) == 51.0
+    assert limiter.retry_after("203.0.113.7", now=205.0) == 0.0
 
 
 def test_limiter_holds_no_address() -> None:
@@ -48,3 +57,29 @@ def test_same_secret() -> None:
     assert not same_secret("abc", "abd")
     assert not same_secret("", "")
     assert not same_secret(None, "abc")
+
+
+def test_client_address_believes_only_trusted_proxies() -> None:
+    # An untrusted peer is the client, whatever it claims.
+    assert client_address("203.0.113.7", ["198.51.100.1"], PROXIES) == "203.0.113.7"
+    # A trusted peer: the right-most hop that is not a trusted proxy.
+    assert client_address("10.0.0.2", ["198.51.100.1"], PROXIES) == "198.51.100.1"
+    assert client_address("10.0.0.2", ["192.0.2.66, 198.51.100.1, 10.0.0.9"],
+                          PROXIES) == "198.51.100.1"
+    assert client_address("10.0.0.2", ["192.0.2.66", "198.51.100.1"],
+                          PROXIES) == "198.51.100.1"  # several header lines, in order
+    assert client_address("::ffff:10.0.0.2", ["2001:db8::1"], PROXIES) == "2001:db8::1"
+    assert client_address("::1", [], PROXIES) == "::1"  # the proxy passed no header
+    assert client_address("10.0.0.2", ["10.0.0.3"], PROXIES) == "10.0.0.3"  # only proxies
+    assert client_address(None, ["198.51.100.1"], PROXIES) == "unknown"
+    assert client_address("10.0.0.2", ["198.51.100.1"], ()) == "10.0.0.2"  # none trusted
+
+
+def test_tls_is_believed_from_the_socket_or_a_trusted_proxy() -> None:
+    assert came_over_tls(True, "203.0.113.7", [], PROXIES)
+    assert came_over_tls(False, "10.0.0.2", ["https"], PROXIES)
+    assert came_over_tls(False, "10.0.0.2", ["HTTPS, http"], PROXIES)
+    assert not came_over_tls(False, "10.0.0.2", ["http"], PROXIES)
+    assert not came_over_tls(False, "10.0.0.2", [], PROXIES)
+    assert not came_over_tls(False, "203.0.113.7", ["https"], PROXIES)
+    assert not came_over_tls(False, None, ["https"], PROXIES)
