@@ -15,6 +15,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from joingate.api.app import build_app
+from joingate.api.server import ConnectionGuard, GuardedSite
 from joingate.config import load_settings
 from joingate.service import Runtime
 
@@ -39,9 +40,11 @@ async def main() -> None:
     bare_app.router.add_post("/bare", bare)
     runners = [web.AppRunner(build_app(runtime, manage_runtime=False), access_log=None),
                web.AppRunner(bare_app, access_log=None)]
-    for runner, port in zip(runners, (args.port, args.bare_port), strict=True):
+    for runner in runners:
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+    # joingate's app behind the connection guard, as `joingate serve` runs it
+    await GuardedSite(runners[0], "127.0.0.1", args.port, ConnectionGuard(4096, 10.0)).start()
+    await web.TCPSite(runners[1], "127.0.0.1", args.bare_port).start()
     print("ready", flush=True)
     try:
         await asyncio.Event().wait()

@@ -111,9 +111,8 @@ def main() -> None:
 @config_option
 def serve(config: str | None) -> None:
     """Run the HTTP service."""
-    from aiohttp import web
-
     from .api.app import build_app
+    from .api.server import serve as serve_app
     from .service import Runtime
 
     settings = _settings(config)
@@ -127,8 +126,7 @@ def serve(config: str | None) -> None:
         logging.getLogger("joingate").info(
             "GeoIP %s (%s, built %s); store %s; listening on %s:%d", info.path,
             info.database_type, info.as_json()["build_date"], settings.store_url, host, port)
-        web.run_app(build_app(runtime), host=host, port=port, access_log=None,
-                    print=None, handle_signals=True)
+        serve_app(build_app(runtime), settings)
 
 
 @main.command()

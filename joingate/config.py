@@ -50,6 +50,14 @@ SETTINGS: tuple[Setting, ...] = (
             "in front of the service: only from them are X-Forwarded-For (the admin's "
             "address, for the sign-in limiter) and X-Forwarded-Proto (Secure cookies) "
             "believed; empty: none", listed=True),
+    Setting("server", "max_connections", 4096,
+            "open HTTP connections at most (and at least 192 under the open-file limit); when "
+            "full, idle ones are closed first", minimum=1),
+    Setting("server", "header_timeout", 10.0,
+            "seconds a client has to send a whole request head, from its first byte (from "
+            "connecting, for the first request)", minimum=0.1),
+    Setting("server", "keepalive_timeout", 75.0,
+            "seconds a connection may stay idle between requests", minimum=0.1),
     Setting("store", "url", "sqlite:///joingate.db",
             "sqlite:///relative.db (next to where joingate runs), sqlite:////absolute/path.db "
             "or postgresql://user@host/dbname"),
@@ -120,6 +128,9 @@ class Settings:
     server_listen: str
     server_enforcement_max_wait: float
     server_trusted_proxies: str
+    server_max_connections: int
+    server_header_timeout: float
+    server_keepalive_timeout: float
     store_url: str
     store_poll_interval: float
     geoip_database: str

@@ -50,7 +50,8 @@ class JoingateService:
 
     def __init__(self, workdir: Path, geoip: Path | None = None, unknown: str = "allow",
                  extra_config: str = "", env: dict[str, str] | None = None,
-                 store_url: str | None = None, name: str = ""):
+                 store_url: str | None = None, name: str = "",
+                 open_files: int | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.geoip = geoip or write_test_mmdb(self.workdir / "test-country.mmdb")
@@ -65,6 +66,7 @@ class JoingateService:
             f'[store]\nurl = "{self.store_url}"\npoll_interval = 0.1\n'
             f'[geoip]\ndatabase = "{self.geoip}"\nunknown = "{unknown}"\nreload_interval = 0.5\n'
             f'[counts]\nflush_interval = 0.5\n{extra_config}')
+        self.open_files = open_files  # soft and hard RLIMIT_NOFILE of `serve`, like ulimit -n
         self.env = {**os.environ, **(env or {})}
         self.env.pop("JOINGATE_CONFIG", None)
         self.log_path = self.workdir / "serve.log"
@@ -75,7 +77,9 @@ class JoingateService:
     # -- process --------------------------------------------------------------------------
     def start(self, timeout: float = 20.0) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen([*JOINGATE, "serve", "--config", str(self.config)],
+        limit = [] if self.open_files is None else \
+            ["prlimit", f"--nofile={self.open_files}:{self.open_files}", "--"]
+        self.proc = subprocess.Popen([*limit, *JOINGATE, "serve", "--config", str(self.config)],
                                      stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                      cwd=self.workdir)
         log.close()
