@@ -6,7 +6,7 @@ accepting for a second, and the plugin's joins wait with everybody else. So, her
 
 - the soft open-file limit is raised to the hard one at start;
 - at most `server.max_connections` connections are open, and never more than the open-file
-  limit minus `BACKLOG + FD_RESERVE` (192). When full, an idle connection makes
+  limit minus `2 * BACKLOG + FD_RESERVE` (192). When full, an idle connection makes
   room: first one kept alive between requests (its client simply reconnects), then one that
   has not finished sending a request head, oldest first. A request in progress — a plugin's
   enforcement long-poll included — is never closed for room. Only when every connection is
@@ -33,10 +33,11 @@ from aiohttp import web
 from ..config import Settings
 
 log = logging.getLogger(__name__)
-# asyncio accepts up to BACKLOG connections in one go before any protocol factory runs, so
-# that many may be open above the cap for a moment; FD_RESERVE more are for the store, the
+# asyncio accepts up to BACKLOG connections per loop turn before their protocol factories
+# run, and a connection closed to make room releases its descriptor a turn later: so up to
+# 2 x BACKLOG may be open above the cap for a moment. FD_RESERVE more are for the store, the
 # GeoIP files, logs and the loop itself.
-BACKLOG = 128
+BACKLOG = 64
 FD_RESERVE = 64
 REPORT_INTERVAL = 60.0  # seconds between log lines about dropped connections or failed accepts
 ACCEPT_FAILED = "socket.accept() out of system resource"
@@ -60,7 +61,7 @@ def raise_open_file_limit() -> int:
 def connection_limit(max_connections: int, open_files: int) -> int:
     if open_files == resource.RLIM_INFINITY:
         return max_connections
-    return max(1, min(max_connections, open_files - BACKLOG - FD_RESERVE))
+    return max(1, min(max_connections, open_files - 2 * BACKLOG - FD_RESERVE))
 
 
 class _Connection(asyncio.Protocol):

@@ -130,6 +130,7 @@ def test_flood_of_idle_and_partial_connections(limited: JoingateService) -> None
             sock.close()
     log = svc.log_path.read_text()
     assert len(log) < 20_000 and "Traceback" not in log, log[-2000:]
+    assert "accept() failed" not in log, "the cap must keep the service under its limit"
 
 
 def flood(svc: JoingateService, poll: LongPoll, epoch: int, held: list[socket.socket]) -> None:
