@@ -43,10 +43,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = [i for i in items if i not in last] + last
 
 
+@pytest.fixture(scope="session", autouse=True)
+def postgres_dumps(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every PostgreSQL server a test starts leaves its dump and log in the run's temporary
+    directory, where the privacy scan reads them."""
+    PostgresServer.dump_dir = tmp_path_factory.getbasetemp() / "postgres-dumps"
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """One real PostgreSQL server for the session; tests take a fresh database each. Its
-    databases are dumped into the run's temporary directory for the privacy scan."""
+def postgres(postgres_dumps: None) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take a fresh database each."""
     with PostgresServer() as server:
         yield server
-        (tmp_path_factory.getbasetemp() / "postgres-dump.sql").write_text(server.dump_all())

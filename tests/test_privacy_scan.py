@@ -1,9 +1,11 @@
 """Runs last (see conftest.py): no file the suite produced holds a participant address, and no
 log holds an API token.
 
-It scans pytest's temporary directory of this run (joingate databases, configs, logs, Prosody
-data and joingate's lines in Prosody's logs, reports, dumps of the PostgreSQL databases) and
-test-artifacts/.
+It scans pytest's temporary directory of this run and test-artifacts/: every file the tests
+wrote (joingate databases, configs, reports), every process's output (`joingate serve`'s
+stdout and stderr in serve.log, the CLI's in cli.out, Prosody's .out files and joingate's lines
+in Prosody's logs, PostgreSQL's logs) and a dump of every PostgreSQL server a test started
+(written when it stopped, or here, before the scan, for those still running).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.privacy import participant_addresses, scan, tokens_in_logs
+from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +26,16 @@ def test_the_scanner_finds_addresses() -> None:
     assert participant_addresses(b"listen 127.0.0.1:8750 version 1.2.3.4.5") == set()
 
 
+def test_every_postgresql_server_of_the_run_was_dumped() -> None:
+    PostgresServer.dump_running()
+    missing = [str(s.workdir) for s in PostgresServer.started
+               if s.dump_path is None or not s.dump_path.exists()]
+    assert missing == []
+
+
 def test_no_participant_address_in_any_file_the_suite_wrote(
         tmp_path_factory: pytest.TempPathFactory) -> None:
+    PostgresServer.dump_running()  # the databases as they are now, after every other test
     roots = [tmp_path_factory.getbasetemp(), ROOT / "test-artifacts"]
     leaks = {str(path): sorted(hits) for root in roots if root.exists()
              for path, hits in scan(root)}

@@ -1,4 +1,5 @@
-"""kill -9 in the middle of a stream of writes, repeated: nothing acknowledged is lost."""
+"""kill -9 in the middle of a stream of writes, repeated: nothing acknowledged is lost, on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,15 +9,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PostgresServer
 from tests.support.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 
 
-def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the service's own SQLite file; else a fresh database on the session's server."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+def test_kill_9_during_writes_loses_nothing_acknowledged(tmp_path: Path,
+                                                         store_url: str | None) -> None:
     rng = random.Random(604)
     acknowledged: dict[str, set[int]] = {"restrictions": set(), "requests": set()}
-    with JoingateService(tmp_path / "svc") as svc:
+    with JoingateService(tmp_path / "svc", store_url=store_url) as svc:
         for round_no in range(4):
             stop = threading.Event()
 

@@ -1,17 +1,48 @@
-"""Nothing acknowledged is lost across restarts and kill -9; no address reaches any file."""
+"""Nothing acknowledged is lost across restarts and kill -9; no address reaches any file or
+database: on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from joingate.store import open_store
 from tests.support.geodb import LOOPBACK_COUNTRY, address
+from tests.support.postgres import PostgresServer
 from tests.support.service import JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def postgres_or_none(request: pytest.FixtureRequest) -> PostgresServer | None:
+    """None: the service's own SQLite file; else the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server
+
+
+def totals(store_url: str, country: str | None = None) -> Counter[str]:
+    """Counted decisions by outcome, read through joingate's own store layer."""
+    async def read() -> Counter[str]:
+        store = open_store(store_url)
+        await store.open()
+        try:
+            rows = await store.counts(None, None)
+        finally:
+            await store.close()
+        out: Counter[str] = Counter()
+        for row in rows:
+            if country is None or row.country == country:
+                out[row.outcome] += row.n
+        return out
+    return asyncio.run(read())
 
 IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
 IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f:.]*)")
@@ -29,10 +60,13 @@ def participant_addresses_in(data: bytes, participants: set[str]) -> set[str]:
     return found
 
 
-def test_restart_and_kill_lose_nothing_and_store_no_address(tmp_path: Path) -> None:
+def test_restart_and_kill_lose_nothing_and_store_no_address(
+        tmp_path: Path, postgres_or_none: PostgresServer | None) -> None:
     participants = {address(c, h) for c in LOOPBACK_COUNTRY for h in (10, 11)}
     participants |= {"2001:db8:1::7", "2001:db8:2::7"}
-    with JoingateService(tmp_path / "svc") as svc:
+    pg = postgres_or_none
+    with JoingateService(tmp_path / "svc",
+                         store_url=pg.create_database() if pg else None) as svc:
         _, req = svc.api("POST", "/v1/requests", {
             "authority": "Ministry", "jurisdiction": "CN", "reference": "R1",
             "rooms": ["a", "b"], "demand": "stop"})
@@ -69,15 +103,14 @@ def test_restart_and_kill_lose_nothing_and_store_no_address(tmp_path: Path) -> N
              {"checks": [{"room": "a", "ip": address("CN", 11)}], "purpose": "sweep"},
              token=svc.plugin_token)
         svc.stop()
-        import sqlite3
-        with sqlite3.connect(svc.db) as conn:
-            rows = conn.execute("SELECT outcome, SUM(n) FROM decision_counts "
-                                "GROUP BY outcome").fetchall()
-        totals = dict(rows)
-        assert totals["removed"] == 1
-        assert totals["refused"] >= 2 * 2  # CN twice in a and b before the restart
-        assert totals["allowed"] > 0
+        counted = totals(svc.store_url)
+        assert counted["removed"] == 1
+        assert counted["refused"] >= 2 * 2  # CN twice in a and b before the restart
+        assert counted["allowed"] > 0
 
+    # No address in any file the service wrote, nor in the database (dumped as SQL text).
+    if pg is not None:
+        (tmp_path / "svc" / "database.sql").write_text(pg.dump_all(svc.store_url))
     leaked = {}
     for path in (tmp_path / "svc").rglob("*"):
         if path.is_file() and path.suffix != ".mmdb":
@@ -87,16 +120,13 @@ def test_restart_and_kill_lose_nothing_and_store_no_address(tmp_path: Path) -> N
     assert leaked == {}
 
 
-def test_counts_flush_while_running(service: JoingateService) -> None:
-    import sqlite3
-
-    service.api("POST", "/v1/restrictions", {"rooms": ["r"], "countries": ["CN"],
-                                              "reason": "r"})
-    service.authorize("r", address("CN"))
-
-    def refused() -> int:
-        with sqlite3.connect(service.db) as conn:
-            row = conn.execute("SELECT SUM(n) FROM decision_counts WHERE outcome='refused' "
-                               "AND country='CN'").fetchone()
-        return int(row[0] or 0)
-    assert wait_until(refused, timeout=5, what="counters flushed") == 1
+def test_counts_flush_while_running(tmp_path: Path,
+                                    postgres_or_none: PostgresServer | None) -> None:
+    pg = postgres_or_none
+    with JoingateService(tmp_path / "svc",
+                         store_url=pg.create_database() if pg else None) as service:
+        service.api("POST", "/v1/restrictions", {"rooms": ["r"], "countries": ["CN"],
+                                                  "reason": "r"})
+        service.authorize("r", address("CN"))
+        assert wait_until(lambda: totals(service.store_url, "CN")["refused"], timeout=10,
+                          what="counters flushed") == 1

@@ -23,7 +23,9 @@ def test_locked_database(service: JoingateService) -> None:
     try:
         started = time.monotonic()
         assert service.authorize("r", address("CN"))["decision"] == "deny"
-        assert time.monotonic() - started < 1.0  # the hot path never waits for the store
+        # The hot path never waits for the store: well under its 5 s busy timeout (generous
+        # for a busy machine; waiting for the lock would take all 5 s).
+        assert time.monotonic() - started < 3.0
         status, body = service.api("POST", "/v1/restrictions", {
             "rooms": ["s"], "countries": ["CN"], "reason": "policy"}, timeout=30)
         assert status == 503 and body["error"]["code"] == "unavailable"

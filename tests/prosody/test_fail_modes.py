@@ -13,14 +13,17 @@ import pytest
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.faults import GARBAGE, disagreeing_service, fault_server, join_checks_hang
 from tests.prosody.harness import LuaValue, ProsodyServer
-from tests.prosody.xmpp import JoinResult
+from tests.prosody.xmpp import JoinResult, assert_stay
 from tests.support.geodb import address
 from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
 TIMEOUT = 0.3
-MARGIN = 0.5  # scheduling, one TCP connect, Prosody's timer granularity
+# A join is decided at the plugin's timeout, not when the failed request would end (never, for
+# a hanging service). The bound is what the test is about, so it stays, but generous: on a busy
+# 2-core machine scheduling, a TCP connect and Prosody's timers can add a second or more.
+MARGIN = 2.0
 UNAVAILABLE = "join check is unavailable"
 
 # mode -> (US joins restricted june4, US joins picnic, CN joins june4)
@@ -102,8 +105,7 @@ async def test_joins_let_in_unchecked_are_swept_when_the_service_answers(
         assert (await us.join("june4")).joined
         removed = await cn.wait_removed("june4", timeout=2 + 3)  # poll wait 2 s + margin
         assert "307" in removed.statuses
-        with pytest.raises(TimeoutError):
-            await us.wait_removed("june4", timeout=0.3)
+        await assert_stay([us], "june4")
 
 
 async def test_room_changes_during_the_wait_are_rechecked(
@@ -166,16 +168,19 @@ async def test_unrestricted_meetings_admit_without_waiting(
         service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
     # Join checks hang; the feed works and lists june4 as restricted. A meeting the feed says
     # is unrestricted admits at once; a restricted one waits for the answer (then the fail mode).
+    # A long join timeout tells the two apart on a busy machine: an admission that waited
+    # for the check would take all of it.
+    long_timeout = 4.0
     service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
     async with join_checks_hang(service.url) as front:
         server = make_prosody(front.url, service.plugin_token, fail_mode="restricted",
-                              timeout=TIMEOUT)
+                              timeout=long_timeout)
         await server.until_log("1 restricted")
         us, cn = await crowd.connect(server, address("US", 111), address("CN", 111))
         early = await us.join("picnic")
-        assert early.joined and early.seconds < TIMEOUT / 2, early
+        assert early.joined and early.seconds < long_timeout / 2, early
         waited = await cn.join("june4")
-        assert not waited.joined and waited.seconds >= TIMEOUT * 0.9, waited
+        assert not waited.joined and waited.seconds >= long_timeout * 0.9, waited
 
 
 async def test_admitted_early_then_refused_is_removed_at_once(
@@ -191,5 +196,4 @@ async def test_admitted_early_then_refused_is_removed_at_once(
         removed = await cn.wait_removed("picnic", timeout=2)
         assert "307" in removed.statuses
         assert "Removed a participant from picnic right after joining (country CN" in server.log()
-        with pytest.raises(TimeoutError):
-            await us.wait_removed("picnic", timeout=0.3)
+        await assert_stay([us], "picnic")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.xmpp import assert_stay
 from tests.support.geodb import address
 from tests.support.postgres import PostgresServer
 from tests.support.service import JoingateService
@@ -45,7 +46,9 @@ async def test_restriction_on_one_instance_removes_on_the_other_shard(
         took = time.monotonic() - started
         assert took < 1.0, f"covered participants removed after {took:.2f} s"
         assert "307" in removed_b.statuses and "307" in removed_a.statuses
-        # Everyone else is still in the meeting: they can still talk in it.
+        # Everyone else is still in the meeting: nobody else is removed, and they can still
+        # talk in it.
+        await assert_stay([hk_b, us_b, de_a], "june4-vigil")
         hk_b.say("june4-vigil", "still here")
         await us_b.wait_message("june4-vigil", "still here")
         de_a.say("june4-vigil", "here too")

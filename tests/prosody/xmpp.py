@@ -31,6 +31,9 @@ NS_MUC_USER = "http://jabber.org/protocol/muc#user"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 NS_CLIENT = "jabber:client"
 DEFAULT_TIMEOUT = 10.0
+# How long a check that something does NOT happen ("nobody else removed") watches: long
+# enough for the plugin's removals, which take well under a second, to have arrived.
+QUIET_WATCH = 2.0
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,20 @@ async def wait_others_see_removed(observers: list[Participant], room: str, nick:
     return list(await asyncio.gather(*(
         o.presences.wait_for(lambda i: i.frm == occupant and i.type == "unavailable", timeout)
         for o in observers)))
+
+
+async def assert_stay(people: list[Any], room: str, seconds: float = QUIET_WATCH) -> None:
+    """None of `people` (participants or component users) is removed from `room`, or has
+    been, while all of them are watched at once for `seconds`."""
+    assert seconds >= QUIET_WATCH, f"a negative check watches at least {QUIET_WATCH} s"
+    outcomes = await asyncio.gather(*(p.wait_removed(room, seconds) for p in people),
+                                    return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, TimeoutError):
+            raise outcome
+    removed = [p.nick for p, outcome in zip(people, outcomes, strict=True)
+               if isinstance(outcome, PresenceInfo)]
+    assert removed == [], f"removed from {room}: {removed}"
 
 
 # --- BOSH -------------------------------------------------------------------------------------

@@ -44,6 +44,44 @@ def http(method: str, url: str, body: Any = None, token: str | None = None,
         return status, raw.decode("utf-8", "replace")
 
 
+class HeldRequest:
+    """One HTTP request on its own connection, whose arrival in the server can be awaited.
+
+    `received()` is true once the server process has read every byte of the request (its end
+    of the connection has nothing left to read, ours nothing left to send: /proc/net/tcp).
+    joingate parses a request and starts its handler as soon as it reads it, so a change
+    made after `received()` cannot overtake a long-poll sent here."""
+
+    def __init__(self, url: str, path: str, token: str):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        self.server_port = int(port)
+        self.sock = socket.create_connection((host, self.server_port), timeout=60)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                          f"{token}\r\nConnection: close\r\n\r\n".encode())
+
+    def received(self) -> bool:
+        own_port = self.sock.getsockname()[1]
+        ours = theirs = None
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+            tx_queue, rx_queue = (int(n, 16) for n in fields[4].split(":"))
+            if (local, remote) == (own_port, self.server_port):
+                ours = tx_queue
+            elif (local, remote) == (self.server_port, own_port):
+                theirs = rx_queue
+        return ours == 0 and theirs == 0
+
+    def response(self) -> tuple[int, Any]:
+        """The status and decoded JSON body (reads until the server closes)."""
+        raw = b""
+        while chunk := self.sock.recv(65536):
+            raw += chunk
+        self.sock.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
+
+
 class JoingateService:
     """`with JoingateService(tmp_path) as svc:` — a started service with a plugin and an admin
     token. Same port and database across stop()/start()."""
@@ -126,6 +164,9 @@ class JoingateService:
         result = subprocess.run([*JOINGATE, *args, "--config", str(self.config)],
                                 capture_output=True, text=True, env=self.env, cwd=self.workdir,
                                 timeout=60)
+        # Kept for the privacy scan (not a .log: `token create` prints a token, by design).
+        with open(self.workdir / "cli.out", "a", encoding="utf-8") as out:
+            out.write(f"$ joingate {args[0]} ...\n{result.stdout}{result.stderr}")
         if check and result.returncode != 0:
             raise AssertionError(f"joingate {' '.join(args)} exited {result.returncode}: "
                                  f"{result.stderr}")
