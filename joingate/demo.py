@@ -3,7 +3,9 @@
 It starts a real `joingate serve` and Debian's Prosody with the plugin from this checkout,
 connects simulated participants from distinct loopback addresses (placed in countries by
 seeds/demo/loopback-country.mmdb), replays seeds/demo/june2020.toml, and prints a timeline of
-who was refused, who was removed and who stayed, then the transparency report.
+who was refused and who was removed, then who is in each meeting, which meetings still exist
+and which hosts are still connected as Prosody itself reports them (`prosodyctl shell`), then
+the transparency report.
 
 The demo drives the same Prosody harness and XMPP clients the plugin's tests use
 (tests/prosody, tests/support), so it runs from a source checkout with the test extras
@@ -33,21 +35,21 @@ class DemoError(JoingateError):
     code = "demo"
 
 
-def _harness() -> tuple[Any, Any, Any]:
-    """The checkout's Prosody harness, XMPP participant and service runner."""
+def _harness() -> tuple[Any, Any, Any, str]:
+    """The checkout's Prosody harness, XMPP participant, service runner and MUC domain."""
     if not (ROOT / "tests" / "prosody" / "harness.py").exists():
         raise DemoError("joingate demo runs from a source checkout (it uses tests/prosody)")
     if shutil.which("prosody") is None:
         raise DemoError("joingate demo needs Debian's prosody: apt-get install prosody")
     sys.path.insert(0, str(ROOT))
     try:
-        from tests.prosody.harness import ProsodyServer
+        from tests.prosody.harness import MUC_DOMAIN, ProsodyServer
         from tests.prosody.xmpp import Participant
         from tests.support.service import JoingateService
     except ImportError as exc:
         raise DemoError(f"joingate demo needs the test extras ({exc.name}): "
                         "bash scripts/setup.sh --test") from None
-    return ProsodyServer, Participant, JoingateService
+    return ProsodyServer, Participant, JoingateService, MUC_DOMAIN
 
 
 class Timeline:
@@ -65,7 +67,7 @@ def scenario() -> dict[str, Any]:
 
 
 def run(echo: Callable[[str], None] = print) -> None:
-    prosody_cls, participant_cls, service_cls = _harness()
+    prosody_cls, participant_cls, service_cls, muc_domain = _harness()
     work = Path(tempfile.mkdtemp(prefix="joingate-demo-"))
     geo = Path(str(resources.files("joingate.seeds") / "demo" / "loopback-country.mmdb"))
     try:
@@ -80,7 +82,8 @@ def run(echo: Callable[[str], None] = print) -> None:
                 echo(f"  joingate {svc.url} · Prosody c2s 127.0.0.1:{prosody.c2s_port} · "
                      "participants join from loopback addresses placed in countries by "
                      "seeds/demo/loopback-country.mmdb\n")
-                asyncio.run(_story(svc, prosody, participant_cls, scenario(), Timeline(echo)))
+                asyncio.run(_story(svc, prosody, muc_domain, participant_cls, scenario(),
+                                   Timeline(echo)))
                 _wait_for_counts(svc)
                 checkpoint = svc.cli("audit", "checkpoint").stdout.strip()
                 echo(f"\nAudit log checkpoint (joingate audit checkpoint): {checkpoint}")
@@ -113,11 +116,64 @@ def _who(p: Any, country: dict[str, str]) -> str:
     return f"{p.nick} ({country[p.nick]}{host})"
 
 
-async def _story(svc: Any, prosody: Any, participant_cls: Any, story: dict[str, Any],
-                 say: Timeline) -> None:
+class Observed:
+    """What Prosody reports, read through its admin shell: each meeting's occupants (nick →
+    affiliation) or None for a meeting it no longer has, and which sessions it still has."""
+
+    def __init__(self, prosody: Any, muc_domain: str, rooms: list[str], jids: list[str]):
+        names = ", ".join(f'"{r}"' for r in rooms)
+        sessions = ", ".join(f'"{j}"' for j in jids)
+        # One Lua line in the shell's global environment (">"): print() reaches our stdout.
+        out = prosody.shell(
+            f'>local muc = prosody.hosts["{muc_domain}"].modules.muc; '
+            f"for _, name in ipairs({{{names}}}) do "
+            f'local room = muc.get_room_from_jid(name .. "@{muc_domain}"); '
+            'if room == nil then print("gone\t" .. name) else print("room\t" .. name); '
+            "for occupant_jid, occupant in room:each_occupant() do "
+            'print("occupant\t" .. name .. "\t" .. occupant_jid:match("/(.*)$") .. "\t" .. '
+            '(room:get_affiliation(occupant.bare_jid) or "none")) end end end; '
+            f"for _, jid in ipairs({{{sessions}}}) do "
+            'if prosody.full_sessions[jid] then print("session\t" .. jid) end end')
+        self.rooms: dict[str, dict[str, str] | None] = {}
+        self.sessions: set[str] = set()
+        for line in out.splitlines():
+            kind, _, rest = line.partition("\t")
+            fields = rest.split("\t")
+            if kind == "gone":
+                self.rooms[fields[0]] = None
+            elif kind == "room":
+                self.rooms[fields[0]] = {}
+            elif kind == "occupant" and len(fields) == 3:
+                occupants = self.rooms.get(fields[0])
+                if occupants is not None:
+                    occupants[fields[1]] = fields[2]
+            elif kind == "session":
+                self.sessions.add(fields[0])
+        if set(self.rooms) != set(rooms):
+            raise DemoError(f"prosodyctl shell did not report every meeting: {out}")
+
+    def present(self, room: str, story: list[Any], country: dict[str, str]) -> str:
+        """Who is in `room`, in the story's order, hosts (owners) marked; anyone Prosody lists
+        that the story did not bring is named too."""
+        occupants = self.rooms[room]
+        if occupants is None:
+            return "the meeting no longer exists"
+        known = {p.nick for p in story}
+        names = [p.nick for p in story if p.nick in occupants]
+        names += sorted(n for n in occupants if n not in known)
+        return ", ".join(
+            f"{n} ({country.get(n, '?')}{', host' if occupants[n] == 'owner' else ''})"
+            for n in names) or "nobody"
+
+
+async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
+                 story: dict[str, Any], say: Timeline) -> None:
     people: dict[str, list[Any]] = {}
     country: dict[str, str] = {}
     everyone: list[Any] = []
+
+    def observe(rooms: list[str], sessions: list[Any]) -> Observed:
+        return Observed(prosody, muc_domain, rooms, [p.jid for p in sessions])
 
     async def enter(room: str, names: list[list[str]]) -> list[Any]:
         joined: list[Any] = []
@@ -164,6 +220,10 @@ async def _story(svc: Any, prosody: Any, participant_cls: Any, story: dict[str, 
             "only. The meetings go on; no account is touched.")
         await _removals(say, [p for room in current for p in people[room]], current, country,
                         started, people)
+        seen = observe(current, [])
+        for room in current:
+            say(f"in {room} now (as Prosody lists it): "
+                f"{seen.present(room, people[room], country)}", 1)
 
         late = story["late"]
         comer = participant_cls(prosody.c2s_port, late["address"], nick=f"{late['name']}-again")
@@ -186,6 +246,9 @@ async def _story(svc: Any, prosody: Any, participant_cls: Any, story: dict[str, 
         opened = starts.timestamp() - time.time() + time.monotonic()
         await _removals(say, people[upcoming["name"]], [upcoming["name"]], country, opened,
                         people, timeout=upcoming["starts_in_seconds"] + 5)
+        seen = observe([upcoming["name"]], [])
+        say(f"in {upcoming['name']} now (as Prosody lists it): "
+            f"{seen.present(upcoming['name'], people[upcoming['name']], country)}", 1)
 
         status, decided = svc.api("POST", f"/v1/requests/{request['id']}/decision", {
             "outcome": "partially", "note": "Restricted to participants located in mainland "
@@ -193,11 +256,18 @@ async def _story(svc: Any, prosody: Any, participant_cls: Any, story: dict[str, 
         say(f"Request #{request['id']} decided: {decided['outcome']} "
             f"(restrictions {decided['restrictions']}).")
 
-        say("Who stayed:")
+        hosts = [members[0] for members in people.values()]
+        seen = observe(list(people), hosts)
+        say("Who stayed (each meeting's occupants as Prosody lists them):")
         for room, members in people.items():
-            still = [p for p in members if room.lower() in p.rooms]
-            say(f"{room:<13} " + (", ".join(_who(p, country) for p in still) or "nobody"), 1)
-        say("Host accounts suspended: 0. Meetings ended: 0.")
+            say(f"{room:<13} {seen.present(room, members, country)}", 1)
+        suspended = [h.nick for h in hosts if h.jid not in seen.sessions]
+        ended = [room for room, occupants in seen.rooms.items() if occupants is None]
+        say(f"Host accounts suspended: {len(suspended)}. Meetings ended: {len(ended)}.")
+        say(f"(Prosody still has the session of {len(hosts) - len(suspended)} of {len(hosts)} "
+            f"hosts{': not ' + ', '.join(suspended) if suspended else ''} and "
+            f"{len(people) - len(ended)} of {len(people)} meetings"
+            f"{': not ' + ', '.join(ended) if ended else ''}.)", 1)
     finally:
         for p in everyone:
             await p.disconnect()
@@ -222,5 +292,3 @@ async def _removals(say: Timeline, watched: list[Any], rooms: list[str],
     reasons = set(await asyncio.gather(*(one(p) for p in expected)))
     for reason in sorted(reasons):
         say(f"what they were shown: \"{reason}\"", 1)
-    stayed = [p for p in watched if p not in expected]
-    say(f"stayed: {', '.join(_who(p, country) for p in stayed)}", 1)
