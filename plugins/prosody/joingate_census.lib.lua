@@ -21,7 +21,7 @@ return function (ctx)
 				local per_country = rooms[meeting];
 				for _, occupant in room:each_occupant() do
 					local real_jid = occupant.jid;
-					if real_jid and not meetings.is_exempt_jid(real_jid) then
+					if real_jid and not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
 						local country = gate.placed_country(room.jid, real_jid) or "";
 						per_country = per_country or {};
 						per_country[country] = (per_country[country] or 0) + 1;

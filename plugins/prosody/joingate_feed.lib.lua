@@ -2,7 +2,8 @@
 --
 -- A long-poll on GET /v1/enforcement learns which meetings' restrictions changed; the present
 -- participants of those meetings (main rooms, breakout rooms and lobbies alike, each counted as
--- its meeting) are checked in batches and the refused ones removed. Nobody else is touched.
+-- its meeting) are checked in batches and the refused ones removed. Nobody else is touched:
+-- not the exempt, and not the main participants mirrored to a visitor node.
 
 -- luacheck: globals module, read globals prosody
 
@@ -54,7 +55,7 @@ return function (ctx)
 			if meeting and util.covers(changed, meeting) and not meetings.is_exempt_room(meeting) then
 				for nick, occupant in room:each_occupant() do
 					for real_jid in occupant:each_session() do
-						if not meetings.is_exempt_jid(real_jid) then
+						if not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
 							local target = { room = room; meeting = meeting; nick = nick; real_jid = real_jid };
 							target.ip = meetings.client_address(prosody.full_sessions[real_jid]);
 							if target.ip then

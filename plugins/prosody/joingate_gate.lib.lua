@@ -223,6 +223,10 @@ return function (ctx)
 			measures.exempt();
 			return;
 		end
+		if meetings.is_main_participant(real_jid) then
+			measures.from_main();
+			return; -- mirrored to this visitor node; gated by the main deployment
+		end
 		local meeting, why = meetings.meeting_of(room);
 		if not meeting then
 			module:log("info", "Join to %s refused: %s", room.jid, why);

@@ -32,6 +32,19 @@ return function (options)
 		return admins:contains(bare) or matches_glob(bare);
 	end
 
+	-- Jitsi's visitor nodes: the main deployment mirrors its participants into the node's
+	-- rooms over s2s, each from their own real JID (mod_visitors -> mod_fmuc); its gate judged
+	-- them, and here they have no client session. An occupant is one of them when its JID's
+	-- host is not a host of this Prosody (so it can only have arrived over s2s, where Prosody
+	-- authenticated the sending domain) and is a main deployment's domain or a subdomain of one.
+	-- Visitors are local client sessions and are judged here like anyone else.
+	local is_main_domain = options.main_domain_matcher;
+
+	local function is_main_participant(jid)
+		local _, host = jid_split(jid);
+		return host ~= nil and not prosody.hosts[host] and is_main_domain(host);
+	end
+
 	local function main_muc()
 		local host = main_muc_host and prosody.hosts[main_muc_host];
 		return host and host.modules.muc or nil;
@@ -157,6 +170,7 @@ return function (options)
 	return {
 		meeting_of = meeting_of;
 		is_exempt_jid = is_exempt_jid;
+		is_main_participant = is_main_participant;
 		is_exempt_room = is_exempt_room;
 		client_address = client_address;
 	};

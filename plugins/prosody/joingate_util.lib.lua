@@ -66,6 +66,32 @@ function M.glob_matcher(globs)
 	end, rejected;
 end
 
+-- A matcher over a list of domains: matcher(host) is true when host is one of them or a
+-- subdomain of one (case-insensitive). Entries that are not plain domain names (empty, with
+-- "@", "/", "*" or spaces) are skipped and reported through the second return.
+function M.domain_matcher(domains)
+	local accepted, rejected = {}, {};
+	for _, domain in ipairs(domains or {}) do
+		if type(domain) == "string" and domain:match("^[^@/%*%s]+$") and not domain:match("^%.")
+			and not domain:match("%.$") then
+			accepted[#accepted + 1] = domain:lower();
+		else
+			rejected[#rejected + 1] = tostring(domain);
+		end
+	end
+	return function (host)
+		if type(host) ~= "string" then return false; end
+		host = host:lower();
+		for i = 1, #accepted do
+			local domain = accepted[i];
+			if host == domain or (#host > #domain and host:sub(-#domain - 1) == "." .. domain) then
+				return true;
+			end
+		end
+		return false;
+	end, rejected;
+end
+
 -- IPv4-mapped IPv6 ("::ffff:192.0.2.1") is the IPv4 address for GeoIP purposes.
 function M.normalize_ip(ip)
 	if type(ip) ~= "string" or ip == "" then return nil; end

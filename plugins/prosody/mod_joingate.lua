@@ -44,6 +44,15 @@ local options = {
 	census_source = module:get_option_string("joingate_census_source");
 	main_muc = module:get_option_string("joingate_main_muc");
 };
+-- On a Jitsi visitor node: the main deployment's domains. Jitsi's mod_fmuc needs main_domain
+-- there; joingate_main_domains adds more (each with its subdomains).
+local main_domains = {};
+if module:get_option_string("main_domain") then
+	main_domains[1] = module:get_option_string("main_domain");
+end
+for _, domain in ipairs(module:get_option_array("joingate_main_domains", {})) do
+	main_domains[#main_domains + 1] = domain;
+end
 local exempt_jid_globs = {};
 for _, glob in ipairs(DEFAULT_EXEMPT_JIDS) do exempt_jid_globs[#exempt_jid_globs + 1] = glob; end
 for _, glob in ipairs(module:get_option_array("joingate_exempt_jids", {})) do
@@ -94,17 +103,23 @@ end
 options.main_muc = options.main_muc or jitsi_main_muc();
 if options.main_muc == module.host then options.main_muc = nil; end
 
-local bad_jid_globs, bad_room_globs;
+local bad_jid_globs, bad_room_globs, bad_domains;
 options.exempt_jid_matcher, bad_jid_globs = util.glob_matcher(exempt_jid_globs);
 options.exempt_room_matcher, bad_room_globs = util.glob_matcher(exempt_room_globs);
+options.main_domain_matcher, bad_domains = util.domain_matcher(main_domains);
 if #bad_jid_globs > 0 or #bad_room_globs > 0 then
 	module:log("error", "Ignoring invalid entries in joingate_exempt_jids/joingate_exempt_rooms");
+end
+if #bad_domains > 0 then
+	module:log("error", "Ignoring entries of main_domain/joingate_main_domains that are not domain names: %s",
+		table.concat(bad_domains, ", "));
 end
 
 local measures = {
 	allowed = module:measure("joins_allowed", "rate");
 	refused = module:measure("joins_refused", "rate");
 	exempt = module:measure("joins_exempt", "rate");
+	from_main = module:measure("joins_from_main", "rate");
 	fallback_allowed = module:measure("joins_fallback_allowed", "rate");
 	fallback_refused = module:measure("joins_fallback_refused", "rate");
 	admitted_early = module:measure("joins_admitted_early", "rate");
@@ -154,6 +169,10 @@ ctx.gate = module:require("joingate_gate")(ctx);
 
 if options.main_muc then
 	module:log("info", "joingate: rooms on %s count as meetings of %s", module.host, options.main_muc);
+end
+if #main_domains > #bad_domains then
+	module:log("info", "joingate: visitor node of %s; participants mirrored from there are gated there,"
+		.. " not here", table.concat(main_domains, ", "));
 end
 
 module:hook("muc-occupant-pre-join", ctx.gate.on_pre_join, -100); -- after Prosody's and Jitsi's own

@@ -91,15 +91,18 @@ class Crowd:
     async def connect(self, server: ProsodyServer, *addresses: str) -> list[Participant]:
         out = []
         for address in addresses:
-            p = Participant(server.c2s_port, address)
+            p = Participant(server.c2s_port, address, domain=server.domain)
             self.clients.append(p)
             await p.connect()
             out.append(p)
         return out
 
-    async def account(self, server: ProsodyServer, address: str, jid: str) -> Participant:
-        """A participant logged in with an account (e.g. focus@auth.localhost)."""
-        p = Participant(server.c2s_port, address, jid=jid)
+    async def account(self, server: ProsodyServer, address: str, jid: str,
+                      muc_domain: str | None = None) -> Participant:
+        """A participant logged in with an account (e.g. focus@auth.localhost), joining rooms on
+        `muc_domain` (default: the server's own)."""
+        p = Participant(server.c2s_port, address, jid=jid,
+                        muc_domain=muc_domain or server.muc_domain)
         self.clients.append(p)
         await p.connect()
         return p

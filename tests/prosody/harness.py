@@ -73,6 +73,8 @@ class ProsodyServer:
         muc_modules: Sequence[str] = (),
         log_level: str = "debug",
         jitsi_rooms: bool = False,
+        domain: str = DOMAIN,
+        s2s_routes: Mapping[str, int] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,14 @@ class ProsodyServer:
         # Jitsi's breakout and lobby components, gated, with their rooms linked by the
         # stand-ins in tests/prosody/modules as Jitsi's mod_muc_breakout_rooms/lobby_rooms do.
         self.jitsi_rooms = jitsi_rooms
+        # The hosts are DOMAIN, conference.DOMAIN, auth.DOMAIN, ...; another domain makes a
+        # second server (a visitor node) that the first can reach over s2s.
+        self.domain = domain
+        self.muc_domain = f"conference.{domain}"
+        # None: no s2s. Otherwise s2s listens on s2s_port, and connections to the domains named
+        # here go to 127.0.0.1:<port> (mod_test_s2s_routes), authenticated by dialback.
+        self.s2s_routes = dict(s2s_routes) if s2s_routes is not None else None
+        self.s2s_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -111,6 +121,7 @@ class ProsodyServer:
     def config_text(self) -> str:
         joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value
                                    in {**self.muc_options, **self.joingate}.items())
+        s2s_modules = '; "dialback"; "test_s2s_routes"' if self.s2s_routes is not None else ""
         muc_modules = lua([*self.muc_modules, *(["joingate"] if self.load_plugin else [])])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         return f"""-- written by tests/prosody/harness.py
@@ -120,9 +131,9 @@ pidfile = {lua(str(self.workdir / "prosody.pid"))}
 data_path = {lua(str(self.data_dir))}
 plugin_paths = {{ {lua(str(PLUGIN_DIR))}; {lua(str(TEST_MODULE_DIR))} }}
 log = {{ {self.log_level} = {lua(str(self.log_path))} }}
-modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell" }}
+modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell"{s2s_modules} }}
 admin_socket = {lua(str(self.admin_socket))}
-modules_disabled = {{ "s2s" }}
+{self._s2s_lines()}
 c2s_ports = {{ {self.c2s_port} }}
 c2s_interfaces = {{ "127.0.0.1" }}
 http_ports = {{ {self.http_port} }}
@@ -137,23 +148,23 @@ consider_bosh_secure = true
 consider_websocket_secure = true
 statistics = "internal"
 
-VirtualHost {lua(DOMAIN)}
+VirtualHost {lua(self.domain)}
 \tauthentication = "anonymous"
 {self._jitsi_host_lines()}
 -- Jitsi-like service accounts (focus@auth..., jibri@auth..., recorder@recorder...): any
 -- password is accepted, which is fine for a test server bound to 127.0.0.1.
-VirtualHost {lua(AUTH_DOMAIN)}
+VirtualHost {lua("auth." + self.domain)}
 \tauthentication = "insecure"
 \tinsecure_open_authentication = "Yes please, I know what I'm doing!"
 
-VirtualHost {lua(RECORDER_DOMAIN)}
+VirtualHost {lua("recorder." + self.domain)}
 \tauthentication = "insecure"
 \tinsecure_open_authentication = "Yes please, I know what I'm doing!"
 
-Component {lua(BOT_DOMAIN)}
+Component {lua("bot." + self.domain)}
 \tcomponent_secret = {lua(BOT_SECRET)}
 
-Component {lua(MUC_DOMAIN)} "muc"
+Component {lua(self.muc_domain)} "muc"
 \tmodules_enabled = {muc_modules}
 \tmuc_room_locking = false
 \tmuc_room_default_public_jids = true
@@ -200,6 +211,19 @@ Component {lua(LOBBY_DOMAIN)} "muc"
 \tmodules_enabled = {muc_modules}
 {gate(joingate_main_muc=MUC_DOMAIN)}
 """
+
+    def _s2s_lines(self) -> str:
+        if self.s2s_routes is None:
+            return 'modules_disabled = { "s2s" }'
+        # Plain-text s2s with dialback: the test servers have no certificates. Anonymous users
+        # may send over s2s, as docker-jitsi-meet lets the main deployment's users when visitors
+        # are on (a main participant reaches a visitor node from its own JID).
+        return f"""s2s_ports = {{ {self.s2s_port} }}
+s2s_interfaces = {{ "127.0.0.1" }}
+s2s_require_encryption = false
+s2s_secure_auth = false
+allow_anonymous_s2s = true
+test_s2s_routes = {lua(self.s2s_routes)}"""
 
     def start(self, timeout: float = 15.0) -> None:
         assert self.proc is None, "already running"
@@ -289,7 +313,7 @@ Component {lua(LOBBY_DOMAIN)} "muc"
 
     def plugin_log_lines(self) -> list[str]:
         """Log lines written by mod_joingate itself (its log source is "<host>:joingate")."""
-        return [line for line in self.log().splitlines() if f"{MUC_DOMAIN}:joingate" in line]
+        return [line for line in self.log().splitlines() if f"{self.muc_domain}:joingate" in line]
 
     def output(self) -> str:
         path = self.workdir / "prosody.out"

@@ -5,7 +5,10 @@ breakout and lobby components). docker-jitsi-meet: the README's `.env` lines tur
 configuration the way the image's templates do (each XMPP_*_MUC_MODULES item a module on its
 component, GLOBAL_CONFIG split on a literal backslash-n at the end of the main config). Each
 component must report the gate active, and the breakout and lobby components must know their
-main MUC from Jitsi's own VirtualHost lines.
+main MUC from Jitsi's own VirtualHost lines. Visitor nodes: the README's lines for Debian's
+visitor-node file and docker-jitsi-meet's visitor containers, inside the settings Jitsi's own
+visitor-node configurations already have (main_domain above all): the gate must be active on the
+node's MUC and know the main deployment's domain.
 """
 
 from __future__ import annotations
@@ -106,5 +109,55 @@ def test_readme_lines_gate_every_component(service: JoingateService, tmp_path: P
             server.wait_for_log(f"rooms on {component} count as meetings of {main}")
         assert f"rooms on {main} count" not in server.log()
         assert "DISABLED" not in server.log()
+        errors = [line for line in server.log().splitlines() if ":joingate\terror" in line]
+        assert not errors, errors
+
+
+def debian_visitor_node(service: JoingateService) -> str:
+    (block,) = [b for b in fenced_blocks("Visitor nodes", "lua") if "Component 'conference.v1" in b]
+    block = (block.replace("/usr/local/lib/joingate/prosody", str(PLUGIN_DIR))
+             .replace("http://127.0.0.1:8750", service.url)
+             .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    # The lines of jitsi-meet's prosody.cfg.lua.visitor.template that matter here, as its
+    # pre-configure.sh writes them for node 1 of meet.example.org.
+    return ("muc_mapper_domain_base = 'v1.meet.jitsi';\nmain_domain = 'meet.example.org';\n"
+            + block + "\nVirtualHost 'v1.meet.jitsi'\n    authentication = 'anonymous'\n")
+
+
+def docker_visitor_node(service: JoingateService) -> str:
+    (block,) = [b for b in fenced_blocks("Install with docker-jitsi-meet", "sh")
+                if "XMPP_MUC_MODULES" in b]
+    env = dict(line.split("=", 1) for line in block.splitlines()
+               if line and not line.startswith("#"))
+    global_config = (env["GLOBAL_CONFIG"].replace("http://joingate:8750", service.url)
+                     .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    modules = "".join(f'        "{m}";\n' for m in env["XMPP_MUC_MODULES"].split(",") if m)
+    # prosody.cfg.lua ends with GLOBAL_CONFIG and then includes visitors.cfg.lua (node 0).
+    return ("\n".join(global_config.split("\\n")) + "\n"
+            + f'plugin_paths = {{ "{PLUGIN_DIR}" }}\n'
+            + """muc_mapper_domain_base = "v0.meet.jitsi";
+muc_mapper_domain_prefix = "muc";
+main_domain = 'meet.jitsi';
+VirtualHost 'v0.meet.jitsi'
+    authentication = 'anonymous'
+    main_muc = 'muc.v0.meet.jitsi';
+Component 'muc.v0.meet.jitsi' 'muc'
+    storage = 'memory'
+    modules_enabled = {
+"""
+            + modules + "    }\n")
+
+
+@pytest.mark.parametrize(("kind", "component", "main_domain"), [
+    ("debian", "conference.v1.meet.jitsi", "meet.example.org"),
+    ("docker", "muc.v0.meet.jitsi", "meet.jitsi"),
+])
+def test_readme_lines_gate_visitor_nodes(service: JoingateService, tmp_path: Path,
+                                         kind: str, component: str, main_domain: str) -> None:
+    hosts = debian_visitor_node(service) if kind == "debian" else docker_visitor_node(service)
+    server = ConfiguredProsody(tmp_path / kind, hosts, ready_text="joingate enforcement feed")
+    with server:
+        server.wait_for_log(f"joingate gate active on {component}")
+        server.wait_for_log(f"joingate: visitor node of {main_domain};")
         errors = [line for line in server.log().splitlines() if ":joingate\terror" in line]
         assert not errors, errors

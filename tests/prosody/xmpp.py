@@ -100,9 +100,9 @@ class JoinResult:
         return self.presence.error_text
 
 
-def room_jid(room: str) -> str:
-    """A room of the conference component by name, or any room by its full JID."""
-    return room if "@" in room else f"{room}@{MUC_DOMAIN}"
+def room_jid(room: str, muc_domain: str = MUC_DOMAIN) -> str:
+    """A room of `muc_domain` by name, or any room by its full JID."""
+    return room if "@" in room else f"{room}@{muc_domain}"
 
 
 class PresenceLog:
@@ -140,9 +140,9 @@ class PresenceLog:
 class _BoundClient(slixmpp.ClientXMPP):
     """slixmpp cannot choose a source address; this overrides only its connection step."""
 
-    def __init__(self, source_ip: str, jid: str | None = None) -> None:
+    def __init__(self, source_ip: str, jid: str | None = None, domain: str = DOMAIN) -> None:
         # No username: SASL ANONYMOUS. With a username: PLAIN, any password (test hosts).
-        super().__init__(jid or DOMAIN, "secret" if jid else "")
+        super().__init__(jid or domain, "secret" if jid else "")
         self.plugin["feature_mechanisms"].unencrypted_plain = True  # the test server has no TLS
         self.source_ip = source_ip
         self.enable_direct_tls = False
@@ -186,6 +186,10 @@ class _Occupant:
     client: Any
     nick: str
     presences: PresenceLog
+    muc_domain: str = MUC_DOMAIN
+
+    def room_jid(self, room: str) -> str:
+        return room_jid(room, self.muc_domain)
 
     def _dial(self) -> None:
         raise NotImplementedError
@@ -203,7 +207,7 @@ class _Occupant:
 
     async def wait_removed(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
         """Wait for our own unavailable presence from the room (a kick: 110 and 307)."""
-        own = f"{room_jid(room)}/{self.nick}"
+        own = f"{self.room_jid(room)}/{self.nick}"
         return await self.presences.wait_for(
             lambda i: i.frm == own and i.type == "unavailable", timeout)
 
@@ -215,14 +219,18 @@ class _Occupant:
 
 
 class Participant(_Occupant):
-    """One person in a meeting, connecting from `source_ip`."""
+    """One person in a meeting, connecting from `source_ip` to the server of `domain` (an
+    anonymous login there unless `jid` names an account) and joining rooms on `muc_domain`
+    (default conference.<domain>)."""
 
     def __init__(self, c2s_port: int, source_ip: str, nick: str | None = None,
-                 jid: str | None = None) -> None:
+                 jid: str | None = None, domain: str = DOMAIN,
+                 muc_domain: str | None = None) -> None:
         self.c2s_port = c2s_port
         self.source_ip = source_ip
         self.nick = nick or f"p{next(_nicks)}"
-        self.client = _BoundClient(source_ip, jid)
+        self.muc_domain = muc_domain or f"conference.{domain}"
+        self.client = _BoundClient(source_ip, jid, domain)
         self.presences = self.client.presences
         self.rooms: set[str] = set()
         self._leave_mark = 0
@@ -236,10 +244,10 @@ class Participant(_Occupant):
 
     async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
         """Send a MUC join and wait for the room's answer: our own presence or an error."""
-        occupant = f"{room_jid(room)}/{self.nick}"
+        occupant = f"{self.room_jid(room)}/{self.nick}"
         mark = self.presences.mark()
         # Prosody answers from the nodeprepped (lower-cased) room address.
-        expected = f"{room_jid(room).lower()}/{self.nick}"
+        expected = f"{self.room_jid(room).lower()}/{self.nick}"
         t0 = time.monotonic()
         pres = self.client.make_presence(pto=occupant)
         pres.append(ET.Element(f"{{{NS_MUC}}}x"))
@@ -258,23 +266,24 @@ class Participant(_Occupant):
     def leave(self, room: str) -> None:
         """Send an unavailable presence to the room; `await left(room)` for its answer."""
         self._leave_mark = self.presences.mark()
-        self.client.make_presence(pto=slixmpp.JID(f"{room_jid(room)}/{self.nick}"),
+        self.client.make_presence(pto=slixmpp.JID(f"{self.room_jid(room)}/{self.nick}"),
                                   ptype="unavailable").send()
 
     async def left(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> PresenceInfo:
         """Wait until the room confirms the last leave()."""
-        own = f"{room_jid(room).lower()}/{self.nick}"
+        own = f"{self.room_jid(room).lower()}/{self.nick}"
         return await self.presences.wait_for(
             lambda i: i.frm == own and i.type == "unavailable", timeout, start=self._leave_mark)
 
     def say(self, room: str, body: str) -> None:
-        self.client.send_message(mto=slixmpp.JID(room_jid(room)), mbody=body, mtype="groupchat")
+        self.client.send_message(mto=slixmpp.JID(self.room_jid(room)), mbody=body,
+                                 mtype="groupchat")
 
     async def wait_message(self, room: str, body: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         async def find() -> None:
             while True:
                 frm, text = await self.client.messages.get()
-                if frm.startswith(room_jid(room) + "/") and text == body:
+                if frm.startswith(self.room_jid(room) + "/") and text == body:
                     return
         await asyncio.wait_for(find(), timeout)
 

@@ -36,6 +36,21 @@ check("nil subject", m(nil), false);
 local _, rejected = util.glob_matcher({ "ok", 5, "" });
 check("rejected", #rejected, 2);
 
+-- domains (a visitor node's main deployment)
+local main = util.domain_matcher({ "Meet.Example", "other.example" });
+check("domain itself", main("meet.example"), true);
+check("domain case", main("MEET.example"), true);
+check("subdomain", main("guest.meet.example"), true);
+check("deep subdomain", main("a.b.meet.example"), true);
+check("suffix is not a subdomain", main("evilmeet.example"), false);
+check("parent is not", main("example"), false);
+check("second entry", main("hidden.other.example"), true);
+check("unrelated", main("auth.evil.example"), false);
+check("nil host", main(nil), false);
+local _, bad_domains = util.domain_matcher({ "ok.example", "*.example", "a@b", "", ".x", "x.", 3 });
+check("rejected domains", #bad_domains, 6);
+check("empty list", util.domain_matcher({})("meet.example"), false);
+
 -- addresses
 check("v4", util.normalize_ip("192.0.2.1"), "192.0.2.1");
 check("mapped", util.normalize_ip("::ffff:192.0.2.1"), "192.0.2.1");
