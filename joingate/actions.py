@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from .corrections import Correction, build_correction
 from .errors import InvalidInput, NotFound, RuleViolation
 from .jurisdiction import jurisdictions
 from .policy import (
@@ -80,3 +81,14 @@ async def create_token(store: Store, name: str, scope: str, actor: str, token: s
     if scope not in SCOPES:
         raise InvalidInput(f"scope: one of {', '.join(SCOPES)}", field="scope")
     await store.create_token(name.strip(), scope, hash_token(token), actor, utc_now())
+
+
+async def add_correction(store: Store, fields: Mapping[str, Any], actor: str) -> Correction:
+    draft = build_correction(network=fields.get("network"), country=fields.get("country"),
+                             reason=fields.get("reason"), table=jurisdictions())
+    return await store.create_correction(draft, actor, utc_now())
+
+
+async def remove_correction(store: Store, correction_id: int, reason: str,
+                            actor: str) -> Correction:
+    return await store.remove_correction(correction_id, reason, actor, utc_now())

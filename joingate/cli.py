@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,10 +22,11 @@ import click
 from . import __version__, actions, logscrub
 from .audit import AuditEntry, Checkpoint, verify, verify_checkpoint
 from .config import Settings, load_settings
-from .engine import Engine, build_snapshot
+from .corrections import Correction
+from .engine import DisputedVerdict, Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
-from .geo import open_geoip
-from .policy import parse_id, utc_now
+from .geo import freshness, open_geoip
+from .policy import Restriction, parse_id, utc_now
 from .store import Store, open_store
 
 T = TypeVar("T")
@@ -299,9 +301,14 @@ def check(room: str, ip: str, config: str | None, as_json: bool) -> None:
     """The decision the service would give now (not counted)."""
     settings = _settings(config)
     with _errors():
-        geo = open_geoip(settings.geoip_database, 16)
-    restrictions = _with_store(config, lambda s: s.list_restrictions())
-    engine = Engine(geo, settings.geoip_unknown)
+        geo = open_geoip(settings.geoip_database, 16, witness=settings.geoip_witness)
+
+    async def load(store: Store) -> tuple[list[Restriction], list[Correction]]:
+        return await store.list_restrictions(), await store.list_corrections()
+
+    restrictions, corrections = _with_store(config, load)
+    geo.set_corrections(corrections)
+    engine = Engine(geo, settings.geoip_unknown, settings.geoip_disputed)
     now = datetime.now(UTC)
     engine.snapshot = build_snapshot(restrictions, now)
     with _errors():
@@ -310,6 +317,8 @@ def check(room: str, ip: str, config: str | None, as_json: bool) -> None:
         _print_json(verdict.as_json())
     else:
         where = verdict.country or "unknown location"
+        if isinstance(verdict, DisputedVerdict):
+            where += f", witness: {verdict.witness_country}"
         why = f" by restriction {verdict.restriction}" if verdict.restriction else ""
         click.echo(f"{verdict.decision} ({where}; {verdict.rule}{why})")
         if verdict.message:
@@ -335,15 +344,116 @@ def geoip_lookup(ip: str, config: str | None) -> None:
 @config_option
 @json_option
 def geoip_info(config: str | None, as_json: bool) -> None:
-    """Describe the configured database."""
+    """Describe the configured database (and the witness), with its age."""
     settings = _settings(config)
-    with _errors(), open_geoip(settings.geoip_database, 16) as geo:
-        data = geo.info().as_json()
+    now = time.time()
+    with _errors(), open_geoip(settings.geoip_database, 16,
+                               witness=settings.geoip_witness) as geo:
+        data = {**geo.info().as_json(), **freshness(geo.info(), settings.geoip_max_age, now)}
+        witness = geo.witness_info()
+        data["witness"] = None if witness is None else {
+            **witness.as_json(), **freshness(witness, settings.geoip_max_age, now)}
     if as_json:
         _print_json(data)
     else:
         for key, value in data.items():
-            click.echo(f"{key}: {value}")
+            if key != "witness":
+                click.echo(f"{key}: {value}")
+        if witness is not None:
+            for key, value in data["witness"].items():
+                click.echo(f"witness {key}: {value}")
+    for name, item in (("database", data), ("witness", data["witness"])):
+        if item and item["stale"]:
+            click.echo(f"joingate: warning: the GeoIP {name} is {item['age_days']:.0f} days "
+                       f"old, past geoip.max_age ({item['max_age_days']:g}): run "
+                       "joingate geoip update", err=True)
+
+
+@geoip.command("update")
+@click.option("--url", help="Download from URL ({YYYY}/{MM} expanded) instead of "
+              "geoip.update_url / DB-IP's monthly Lite / MaxMind GeoLite2.")
+@click.option("--check-only", is_flag=True, help="Download and check; install nothing.")
+@config_option
+@json_option
+def geoip_update(url: str | None, check_only: bool, config: str | None,
+                 as_json: bool) -> None:
+    """Download a country DB, check it fully, install it at geoip.database (the old file kept
+    as .previous). Exit 0 installed or current, 1 download/check failed, 2 bad input."""
+    from . import geoupdate
+
+    settings = _settings(config)
+    with _errors():
+        outcome = geoupdate.update(settings, url, check_only)
+    report = outcome.report
+    if as_json:
+        _print_json({"target": str(outcome.target), "url": outcome.url,
+                     "installed": outcome.installed, "current": outcome.current,
+                     "previous": str(outcome.previous) if outcome.previous else None,
+                     "check": report.as_json()})
+        return
+    built = time.strftime("%Y-%m-%d", time.gmtime(report.build_epoch))
+    what = (f"{report.database_type}, built {built}, {report.records} records, "
+            f"{report.countries} countries, self-test {report.selftest_placed} placed")
+    if outcome.current:
+        click.echo(f"{outcome.target} is already current ({what})")
+    elif not outcome.installed:
+        click.echo(f"{outcome.url} passes the check ({what}); not installed (--check-only)")
+    else:
+        kept = f"; previous kept as {outcome.previous}" if outcome.previous else ""
+        click.echo(f"installed {outcome.target} ({what}){kept}")
+
+
+@geoip.group("correct")
+def geoip_correct() -> None:
+    """Corrections: a network (/24 or /48 at the narrowest) is in a given country."""
+
+
+@geoip_correct.command("add")
+@click.argument("network")
+@click.argument("country")
+@click.option("--reason", required=True, help="Why (published in the transparency report).")
+@config_option
+@json_option
+def geoip_correct_add(network: str, country: str, reason: str, config: str | None,
+                      as_json: bool) -> None:
+    """Place NETWORK in COUNTRY, over both databases; prints the correction's id."""
+    fields = {"network": network, "country": country, "reason": reason}
+    made = _with_store(config, lambda s: actions.add_correction(s, fields, _actor()))
+    if as_json:
+        _print_json(made.as_json())
+    else:
+        click.echo(made.id)
+
+
+@geoip_correct.command("list")
+@config_option
+@json_option
+def geoip_correct_list(config: str | None, as_json: bool) -> None:
+    """List corrections (active and removed)."""
+    found = _with_store(config, lambda s: s.list_corrections())
+    if as_json:
+        _print_json({"corrections": [c.as_json() for c in found]})
+        return
+    for c in found:
+        data = c.as_json()
+        click.echo(f"{c.id:>5}  {data['state']:<8} {c.network:<20} {c.country}  "
+                   f"{data['created_at']}  {c.reason}")
+
+
+@geoip_correct.command("remove")
+@click.argument("correction_id", metavar="ID", callback=_id("id"))
+@click.option("--reason", required=True)
+@config_option
+@json_option
+def geoip_correct_remove(correction_id: int, reason: str, config: str | None,
+                         as_json: bool) -> None:
+    """Remove a correction (the databases' answer applies again)."""
+    removed = _with_store(config, lambda s: actions.remove_correction(
+        s, correction_id, reason, _actor()))
+    if as_json:
+        _print_json(removed.as_json())
+    else:
+        click.echo(f"correction {removed.id} removed")
 
 
 @main.group()

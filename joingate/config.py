@@ -73,6 +73,21 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1),
     Setting("geoip", "reload_interval", 5.0,
             "seconds between checks of the DB file for a replacement (0 turns reloading off)"),
+    Setting("geoip", "max_age", 45.0,
+            "days after its build date past which the DB is reported stale (readyz, admin page, "
+            "geoip info)", minimum=1.0),
+    Setting("geoip", "witness", "",
+            "path of a second country .mmdb whose disagreement about a restricted country "
+            "makes a verdict 'disputed' (empty: none)"),
+    Setting("geoip", "disputed", "allow",
+            "the decision when the two DBs disagree and either country is restricted in the "
+            "meeting: allow | deny", choices=("allow", "deny")),
+    Setting("geoip", "update_url", "",
+            "where `joingate geoip update` downloads from ({YYYY} and {MM} expanded; a .gz is "
+            "unpacked); empty: DB-IP's monthly IP-to-Country Lite, or MaxMind GeoLite2 Country "
+            "when maxmind_account_id and maxmind_license_key are set"),
+    Setting("geoip", "maxmind_account_id", "", "MaxMind account id, for GeoLite2 downloads"),
+    Setting("geoip", "maxmind_license_key", "", "MaxMind licence key, for GeoLite2 downloads"),
     Setting("counts", "flush_interval", 10.0,
             "seconds between writes of the decision counters to the store", minimum=0.1),
     Setting("census", "max_sources", 32,
@@ -137,6 +152,12 @@ class Settings:
     geoip_unknown: str
     geoip_cache_size: int
     geoip_reload_interval: float
+    geoip_max_age: float
+    geoip_witness: str
+    geoip_disputed: str
+    geoip_update_url: str
+    geoip_maxmind_account_id: str
+    geoip_maxmind_license_key: str
     counts_flush_interval: float
     census_max_sources: int
     census_max_rooms: int

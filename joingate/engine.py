@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .geo import GeoReader
+from .geo import Disputed, GeoReader
 from .policy import ALL_MEETINGS, Restriction
 
 # How far ahead a scheduled restriction is put in the snapshot: decide() checks each rule's
@@ -42,12 +42,24 @@ class Verdict:
     decision: str  # "allow" | "deny"
     country: str | None
     restriction: int | None
-    rule: str  # no-restriction | not-covered | block | allow-only | unknown-location
+    rule: str  # no-restriction | not-covered | block | allow-only | unknown-location | disputed
     message: str
 
     def as_json(self) -> dict[str, Any]:
         return {"decision": self.decision, "country": self.country,
                 "restriction": self.restriction, "rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class DisputedVerdict(Verdict):
+    """The primary and witness DBs place the address in different countries and the decision
+    depends on which is right: `decision` follows geoip.disputed, `country` is the primary's,
+    `restriction` the one that one of them would apply."""
+
+    witness_country: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**Verdict.as_json(self), "witness_country": self.witness_country}
 
 
 def _rule_of(r: Restriction) -> Rule:
@@ -112,9 +124,10 @@ def changed_rooms(old: Snapshot, new: Snapshot) -> set[str]:
 class Engine:
     """Holds the current snapshot and the GeoIP reader; decides; counts."""
 
-    def __init__(self, geo: GeoReader, unknown: str = "allow"):
+    def __init__(self, geo: GeoReader, unknown: str = "allow", disputed: str = "allow"):
         self.geo = geo
         self.deny_unknown = unknown == "deny"
+        self.deny_disputed = disputed == "deny"
         self.snapshot = EMPTY
         self.counts: Counter[tuple[int, int, str, str]] = Counter()
         self.decisions = 0
@@ -129,10 +142,14 @@ class Engine:
             rules = snap.everywhere
             if not rules:
                 return _allow(country)
-        return _judge(rules, country, now, self.deny_unknown, snap.verdicts)
+        return _judge(rules, country, now, self.deny_unknown, snap.verdicts,
+                      self.deny_disputed)
 
     def count(self, verdict: Verdict, now: float, outcome: str) -> None:
-        """Record one decision: outcome is allowed | refused | removed."""
+        """Record one decision: outcome is allowed | refused | removed; a disputed verdict is
+        counted as `disputed` whatever its decision."""
+        if verdict.__class__ is DisputedVerdict:
+            outcome = "disputed"
         self.counts[(int(now // DAY), verdict.restriction or 0, verdict.country or "",
                      outcome)] += 1
 
@@ -148,12 +165,14 @@ _ALLOW_CACHE: dict[str | None, Verdict] = {}
 def _allow(country: str | None) -> Verdict:
     found = _ALLOW_CACHE.get(country)
     if found is None:
-        found = _ALLOW_CACHE[country] = Verdict("allow", country, None, "no-restriction", "")
+        plain = None if country is None else str(country)  # not a Disputed: a plain code
+        found = _ALLOW_CACHE[plain] = Verdict("allow", plain, None, "no-restriction", "")
     return found
 
 
 def _judge(rules: tuple[Rule, ...], country: str | None, now: float, deny_unknown: bool,
-           memo: dict[tuple[int, str | None, str], Verdict]) -> Verdict:
+           memo: dict[tuple[int, str | None, str], Verdict],
+           deny_disputed: bool = False) -> Verdict:
     in_force = False
     for rule in rules:
         if not rule.starts <= now < rule.ends:
@@ -165,15 +184,44 @@ def _judge(rules: tuple[Rule, ...], country: str | None, now: float, deny_unknow
             continue
         if rule.allow_only:
             if country not in rule.countries:
+                if country.__class__ is Disputed:
+                    return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
                 return _deny(memo, rule, country, "allow-only")
         elif country in rule.countries:
+            if country.__class__ is Disputed:
+                return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
             return _deny(memo, rule, country, "block")
     if not in_force:
         return _allow(country)
+    if country.__class__ is Disputed:
+        return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
     found = memo.get((0, country, "not-covered"))
     if found is None:
         found = memo[(0, country, "not-covered")] = Verdict("allow", country, None,
                                                             "not-covered", "")
+    return found
+
+
+def _disputed(rules: tuple[Rule, ...], country: str, now: float, deny_unknown: bool,
+              memo: dict[tuple[int, str | None, str], Verdict],
+              deny_disputed: bool) -> Verdict:
+    """The verdict when the two DBs disagree: if believing either gives the same decision,
+    that decision (the primary's verdict); otherwise a DisputedVerdict per geoip.disputed."""
+    primary, witness = str(country), country.witness  # type: ignore[attr-defined]
+    by_primary = _judge(rules, primary, now, deny_unknown, memo)
+    by_witness = _judge(rules, witness, now, deny_unknown, memo)
+    if by_primary.decision == by_witness.decision:
+        return by_primary
+    denying = by_primary if by_primary.decision == "deny" else by_witness
+    key = (denying.restriction or 0, primary, f"disputed {witness}")
+    found = memo.get(key)
+    if found is None:
+        decision = "deny" if deny_disputed else "allow"
+        message = "" if decision == "allow" else (
+            f"Your location is disputed (one database places you in {primary}, another in "
+            f"{witness}) and this meeting is restricted (restriction {denying.restriction}).")
+        found = memo[key] = DisputedVerdict(decision, primary, denying.restriction,
+                                            "disputed", message, witness)
     return found
 
 

@@ -99,7 +99,7 @@ def country_of_record(record: Any) -> str | None:
     return None
 
 
-def open_reader(target: str, shown: str) -> maxminddb.Reader:
+def open_reader(target: str, shown: str, setting: str = "geoip.database") -> maxminddb.Reader:
     """The C reader on `target` (a path, or /proc/self/fd/N of an in-memory copy)."""
     if not getattr(maxminddb, "extension", None):
         raise GeoIPError("the maxminddb C extension is not available; install maxminddb with "
@@ -107,15 +107,17 @@ def open_reader(target: str, shown: str) -> maxminddb.Reader:
     try:
         return maxminddb.open_database(target, maxminddb.MODE_MMAP_EXT)
     except (maxminddb.InvalidDatabaseError, ValueError, OSError):
-        raise GeoIPError(f"geoip.database: {shown} is not a readable MaxMind DB",
-                         field="geoip.database") from None
+        raise GeoIPError(f"{setting}: {shown} is not a readable MaxMind DB",
+                         field=setting) from None
 
 
 def check_database(data: bytes, reader: maxminddb.Reader, shown: str,
-                   selftest: SelfTest | None = None) -> CheckReport:
-    """Verify the DB whose bytes are `data` and which `reader` (the C reader) has open."""
+                   selftest: SelfTest | None = None,
+                   setting: str = "geoip.database") -> CheckReport:
+    """Verify the DB whose bytes are `data` and which `reader` (the C reader) has open.
+    Errors name `setting` (the config key of the file) and `shown` (the file)."""
     def bad(why: str) -> GeoIPError:
-        return GeoIPError(f"geoip.database: {shown} {why}", field="geoip.database")
+        return GeoIPError(f"{setting}: {shown} {why}", field=setting)
 
     meta = reader.metadata()
     if "country" not in str(meta.database_type).lower():

@@ -25,6 +25,7 @@ from html import escape
 from typing import Any
 
 from .audit import Checkpoint
+from .corrections import Correction
 from .errors import InvalidInput
 from .jurisdiction import JurisdictionTable, jurisdictions
 from .policy import ALL_MEETINGS, AuthorityRequest, Restriction, format_time
@@ -114,7 +115,8 @@ class _Tally:
 
 def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Restriction],
                  counts: Iterable[CountRow], checkpoints: Sequence[Checkpoint],
-                 since: str | None, until: str | None, now: datetime) -> dict[str, Any]:
+                 since: str | None, until: str | None, now: datetime,
+                 corrections: Sequence[Correction] = ()) -> dict[str, Any]:
     """The report for since..until (dates YYYY-MM-DD, inclusive; InvalidInput naming the field
     when one is malformed)."""
     start, end = parse_period(since, until, now)
@@ -125,8 +127,13 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
     received = sorted((r for r in requests if _within(_day(r.received_at), start, end)),
                       key=lambda r: (r.received_at, r.id))
     created = [r for r in restrictions if _within(_day(r.created_at), start, end)]
+    counts = list(counts)
     rows = [c for c in counts if _within(c.day, start, end)
             and c.outcome in ("refused", "removed") and c.n > 0]
+    disputed: Counter[str] = Counter()
+    for c in counts:
+        if c.outcome == "disputed" and c.n > 0 and _within(c.day, start, end):
+            disputed[c.country or UNKNOWN_COUNTRY] += c.n
 
     table_entries: dict[str, _Tally] = {}
 
@@ -212,7 +219,21 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
         "never_done": _never_done(requests, restrictions, rows, created, start, end, table),
         "unknown_country": UNKNOWN_COUNTRY,
         "geolocation": {"attribution": DBIP_ATTRIBUTION, "url": DBIP_URL},
+        "disputed": {"by_country": _sorted_counts(disputed), "total": sum(disputed.values())},
+        "geoip_corrections": [_correction_item(c) for c in corrections
+                              if _correction_in_period(c, start, end)],
     }
+
+
+def _correction_in_period(c: Correction, start: str | None, end: str) -> bool:
+    """In force at some time of the period: made by its end, not removed before its start."""
+    return _day(c.created_at) <= end and (
+        c.removed_at is None or start is None or _day(c.removed_at) >= start)
+
+
+def _correction_item(c: Correction) -> dict[str, Any]:
+    return {"network": c.network, "country": c.country, "reason": c.reason,
+            "created_at": format_time(c.created_at), "removed_at": format_time(c.removed_at)}
 
 
 def _never_done(requests: Sequence[AuthorityRequest], restrictions: Sequence[Restriction],
@@ -297,6 +318,17 @@ def _covers_text(report: Mapping[str, Any]) -> str:
              for code, e in report["by_jurisdiction"].items()]
     return ("What each jurisdiction covers (a restriction made for its authorities may reach "
             "these countries and no other): " + "; ".join(parts) + ".")
+
+
+def _disputed_text(report: Mapping[str, Any]) -> str:
+    disputed = report.get("disputed") or {"by_country": {}, "total": 0}
+    if not disputed["total"]:
+        return ("No decision was made on disputed evidence (the two GeoIP databases never "
+                "disagreed about a restricted country).")
+    parts = ", ".join(f"{_country(c)}: {n}" for c, n in disputed["by_country"].items())
+    return (f"{disputed['total']} decisions were made on disputed evidence (the two GeoIP "
+            f"databases disagreed about a restricted country), by the first database's "
+            f"country: {parts}.")
 
 
 def _country_rows(report: Mapping[str, Any]) -> list[tuple[str, int, int]]:
@@ -385,6 +417,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         add("")
         add(f"Operator policies (not made for any authority): {op['restrictions_created']} "
             f"created, covering {', '.join(op['restricted_countries'])}.")
+    add("")
+    add("## Location evidence")
+    add("")
+    add(_md(_disputed_text(report)))
+    add("")
+    corrections = report.get("geoip_corrections", [])
+    if corrections:
+        add("GeoIP corrections in force during the period (an operator's statement that a "
+            "network is in a country, over both databases):")
+        add("")
+        add("| Network | Country | Reason | Made | Removed |")
+        add("| --- | --- | --- | --- | --- |")
+        for c in corrections:
+            add(f"| {c['network']} | {c['country']} | {_md(c['reason'])} | {c['created_at']} | "
+                f"{c['removed_at'] or '—'} |")
+    else:
+        add("No GeoIP correction was in force during the period.")
     add("")
     add("## Never done")
     add("")
@@ -576,6 +625,18 @@ def render_html_fragment(report: Mapping[str, Any], heading_level: int = 2) -> s
         out.append(f"<p>Operator policies (not made for any authority): "
                    f"{op['restrictions_created']} created, covering "
                    f"{escape(', '.join(op['restricted_countries']))}.</p>")
+    out.append("</section>")
+
+    out.append(f'<section aria-labelledby="s-evidence"><{h} id="s-evidence">Location '
+               f"evidence</{h}><p>{escape(_disputed_text(report))}</p>")
+    corrections = report.get("geoip_corrections", [])
+    if corrections:
+        out.append(_table("GeoIP corrections in force during the period",
+                          ["Network", "Country", "Reason", "Made", "Removed"],
+                          ([c["network"], c["country"], c["reason"], c["created_at"],
+                            c["removed_at"] or "—"] for c in corrections), numeric_from=99))
+    else:
+        out.append("<p>No GeoIP correction was in force during the period.</p>")
     out.append("</section>")
 
     out.append(f'<section aria-labelledby="s-never"><{h} id="s-never">Never done</{h}>'

@@ -20,9 +20,10 @@ from typing import Any
 from . import actions
 from .census import Census, clean_counts, impact, render
 from .config import Settings
+from .corrections import Correction
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms
 from .errors import JoingateError
-from .geo import GeoReader, open_geoip
+from .geo import GeoReader, freshness, open_geoip
 from .metrics import LatencyHistogram
 from .policy import AuthorityRequest, Restriction, utc_now
 from .store import Store, open_store
@@ -88,8 +89,8 @@ class Runtime:
         self.settings = settings
         self.store = store or open_store(settings.store_url)
         self.geo = geo or open_geoip(settings.geoip_database, settings.geoip_cache_size,
-                                     verify=True)
-        self.engine = Engine(self.geo, settings.geoip_unknown)
+                                     verify=True, witness=settings.geoip_witness)
+        self.engine = Engine(self.geo, settings.geoip_unknown, settings.geoip_disputed)
         self.enforcement = Enforcement()
         self.tokens: Mapping[str, TokenInfo] = {}
         self._token_memo: dict[str, TokenInfo] = {}
@@ -189,6 +190,7 @@ class Runtime:
         restrictions = await self.store.list_restrictions()
         self.tokens = await self.store.tokens()
         self._token_memo = {}
+        self.geo.set_corrections(await self.store.list_corrections())
         await self._rebuild(restrictions)
 
     async def _rebuild(self, restrictions: Sequence[Restriction] | None = None) -> None:
@@ -235,6 +237,17 @@ class Runtime:
         await self._rebuild()
         return revoked
 
+    async def add_correction(self, fields: Mapping[str, Any], actor: str) -> Correction:
+        made = await actions.add_correction(self.store, fields, actor)
+        self.geo.set_corrections(await self.store.list_corrections())
+        return made
+
+    async def remove_correction(self, correction_id: int, reason: str,
+                                actor: str) -> Correction:
+        removed = await actions.remove_correction(self.store, correction_id, reason, actor)
+        self.geo.set_corrections(await self.store.list_corrections())
+        return removed
+
     async def add_request(self, fields: Mapping[str, Any], actor: str) -> AuthorityRequest:
         return await actions.add_request(self.store, fields, actor)
 
@@ -243,6 +256,19 @@ class Runtime:
         decided = await actions.decide_request(self.store, request_id, outcome, note, actor)
         await self._rebuild()  # a refusal ends the request's restrictions
         return decided
+
+    # -- GeoIP ----------------------------------------------------------------------------
+    def geoip_status(self) -> dict[str, Any]:
+        """The databases in use, their age, reload and lookup errors (readyz, admin page)."""
+        geo, now, max_age = self.geo, time.time(), self.settings.geoip_max_age
+        witness = geo.witness_info()
+        return {**geo.info().as_json(), **freshness(geo.info(), max_age, now),
+                "reload_error": geo.last_reload_error, "lookup_errors": geo.lookup_errors,
+                "corrections": geo.corrections,
+                "witness": None if witness is None else {
+                    **witness.as_json(), **freshness(witness, max_age, now),
+                    "reload_error": geo.witness_reload_error,
+                    "disputed": self.settings.geoip_disputed}}
 
     # -- census -------------------------------------------------------------------------
     def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:

@@ -13,18 +13,23 @@ PARTICIPANT_NETS = [ipaddress.ip_network(n) for n in (
     "127.0.1.0/24", "127.0.2.0/24", "127.0.3.0/24", "127.0.4.0/24", "127.0.5.0/24",
     "127.0.6.0/24", "127.0.7.0/24", "127.0.8.0/24", "127.0.9.0/24",
     "2001:db8:1::/48", "2001:db8:2::/48")]
-IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])")
-IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*)")
+# A literal followed by a prefix of /24 (IPv4) or /48 (IPv6) or wider names a network (a GeoIP
+# correction), not a participant: the optional group captures the prefix to tell them apart.
+IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])(?:/(\d{1,3}))?")
+IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*)(?:/(\d{1,3}))?")
+WIDEST_PERSONAL = {4: 24, 6: 48}
 TOKEN = re.compile(rb"jg_[A-Za-z0-9_-]{20,}")
 
 
 def participant_addresses(data: bytes) -> set[str]:
     found: set[str] = set()
-    for match in IPV4.findall(data) + IPV6.findall(data):
+    for match, prefix in IPV4.findall(data) + IPV6.findall(data):
         text = match.decode("ascii", "replace")
         try:
             addr = ipaddress.ip_address(text)
         except ValueError:
+            continue
+        if prefix and int(prefix) <= WIDEST_PERSONAL[addr.version]:
             continue
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped

@@ -37,6 +37,7 @@ _REVOKE = msgspec.json.Decoder(schemas.RevokeIn)
 _REQUEST = msgspec.json.Decoder(schemas.RequestIn)
 _DECISION = msgspec.json.Decoder(schemas.DecisionIn)
 _CENSUS = msgspec.json.Decoder(schemas.CensusIn)
+_CORRECTION = msgspec.json.Decoder(schemas.CorrectionIn)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -232,6 +233,27 @@ async def decide_request(request: web.Request) -> web.Response:
     return _json(decided.as_json())
 
 
+async def list_corrections(request: web.Request) -> web.Response:
+    _auth(request, "admin")
+    items = await request.app[RUNTIME].store.list_corrections()
+    return _json({"corrections": [c.as_json() for c in items]})
+
+
+async def create_correction(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _CORRECTION)
+    made = await request.app[RUNTIME].add_correction(msgspec.structs.asdict(body), _actor(info))
+    return _json(made.as_json(), status=201)
+
+
+async def remove_correction(request: web.Request) -> web.Response:
+    info = _auth(request, "admin")
+    body = schemas.decode(await request.read(), _REVOKE)
+    removed = await request.app[RUNTIME].remove_correction(_id(request), body.reason,
+                                                           _actor(info))
+    return _json(removed.as_json())
+
+
 # -- operations -------------------------------------------------------------------------------
 
 async def healthz(request: web.Request) -> web.Response:
@@ -243,8 +265,7 @@ async def readyz(request: web.Request) -> web.Response:
     ready = rt.loaded and rt.store_ok
     body = {"ready": ready, "store": "ok" if rt.store_ok else "unreachable",
             "snapshot_loaded": rt.loaded, "epoch": rt.enforcement.epoch,
-            "geoip": {**rt.geo.info().as_json(), "reload_error": rt.geo.last_reload_error,
-                      "lookup_errors": rt.geo.lookup_errors}}
+            "geoip": rt.geoip_status()}
     return _json(body, status=200 if ready else 503)
 
 
@@ -281,6 +302,9 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/requests", create_request),
     ("GET", "/v1/requests/{id}", get_request),
     ("POST", "/v1/requests/{id}/decision", decide_request),
+    ("GET", "/v1/geoip/corrections", list_corrections),
+    ("POST", "/v1/geoip/corrections", create_correction),
+    ("POST", "/v1/geoip/corrections/{id}/remove", remove_correction),
     ("GET", "/v1/report", report),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),

@@ -29,8 +29,21 @@ _RESPONSES: dict[str, Any] = {
                     "decision": {"enum": ["allow", "deny"]},
                     "country": _STR_OR_NULL, "restriction": _INT_OR_NULL,
                     "rule": {"enum": ["no-restriction", "not-covered", "block", "allow-only",
-                                      "unknown-location"]},
-                    "message": {"type": "string"}}},
+                                      "unknown-location", "disputed"]},
+                    "message": {"type": "string"},
+                    "witness_country": {"type": "string", "description": (
+                        "only when rule is 'disputed': where the witness DB places the "
+                        "address")}}},
+    "Correction": {"type": "object", "required": [
+        "id", "network", "country", "reason", "state", "created_at", "created_by"],
+        "properties": {
+            "id": {"type": "integer"}, "network": {"type": "string"},
+            "country": {"type": "string"}, "reason": {"type": "string"},
+            "state": {"enum": ["active", "removed"]}, "created_at": {"type": "string"},
+            "created_by": {"type": "string"}, "removed_at": _STR_OR_NULL,
+            "removed_by": _STR_OR_NULL, "remove_reason": _STR_OR_NULL}},
+    "CorrectionList": {"type": "object", "required": ["corrections"], "properties": {
+        "corrections": {"type": "array", "items": {"$ref": "#/components/schemas/Correction"}}}},
     "BatchResult": {"type": "object", "required": ["results"], "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}}},
     "Enforcement": {"type": "object", "required": ["epoch", "rooms", "restricted"],
@@ -100,7 +113,15 @@ _RESPONSES: dict[str, Any] = {
             "id": {"type": "string"}, "statement": {"type": "string"},
             "basis": {"type": "string"}}}},
         "unknown_country": {"type": "string"},
-        "geolocation": {"type": "object"}}},
+        "geolocation": {"type": "object"},
+        "disputed": {"type": "object", "description": (
+            "decisions made when the witness GeoIP DB disagreed about a restricted country"),
+            "properties": {"by_country": {"type": "object", "additionalProperties": {
+                "type": "integer"}}, "total": {"type": "integer"}}},
+        "geoip_corrections": {"type": "array", "items": {"type": "object", "properties": {
+            "network": {"type": "string"}, "country": {"type": "string"},
+            "reason": {"type": "string"}, "created_at": {"type": "string"},
+            "removed_at": _STR_OR_NULL}}}}},
     "CountsByCountry": {"type": "object", "required": ["refused", "removed"], "properties": {
         "refused": {"type": "object", "additionalProperties": {"type": "integer"}},
         "removed": {"type": "object", "additionalProperties": {"type": "integer"}}}},
@@ -166,7 +187,7 @@ _ADMIN_WRITE = (400, 401, 403, 409, 422, 503)
 def openapi_document() -> dict[str, Any]:
     _, body_schemas = msgspec.json.schema_components(
         [schemas.AuthorizeIn, schemas.BatchIn, schemas.CensusIn, schemas.RestrictionIn,
-         schemas.RevokeIn,
+         schemas.RevokeIn, schemas.CorrectionIn,
          schemas.RequestIn, schemas.DecisionIn], ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {
         "/v1/authorize": {"post": _op(
@@ -207,6 +228,16 @@ def openapi_document() -> dict[str, Any]:
         "/v1/restrictions/{id}/revoke": {"post": _op(
             "Revoke a restriction", "admin",
             {**_ok("Restriction"), **_errors(404, *_ADMIN_WRITE)}, body="RevokeIn", params=_ID)},
+        "/v1/geoip/corrections": {
+            "get": _op("List GeoIP corrections (active and removed)", "admin",
+                       {**_ok("CorrectionList"), **_errors(401, 403)}),
+            "post": _op("Correct the GeoIP databases for a network (/24 or /48 at the "
+                        "narrowest); effective at once in every instance, audited", "admin",
+                        {**_ok("Correction", "201", "created"), **_errors(*_ADMIN_WRITE)},
+                        body="CorrectionIn")},
+        "/v1/geoip/corrections/{id}/remove": {"post": _op(
+            "Remove a GeoIP correction", "admin",
+            {**_ok("Correction"), **_errors(404, *_ADMIN_WRITE)}, body="RevokeIn", params=_ID)},
         "/v1/requests": {
             "get": _op("List authority requests", "admin",
                        {**_ok("RequestList"), **_errors(401, 403)}),

@@ -65,6 +65,12 @@ class RequestIn(msgspec.Struct, forbid_unknown_fields=True):
     received_at: str | None = None
 
 
+class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
+    network: Annotated[str, msgspec.Meta(max_length=64)]
+    country: Annotated[str, msgspec.Meta(max_length=8)]
+    reason: Text
+
+
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
     outcome: Literal["complied", "partially", "refused"]
     note: Text

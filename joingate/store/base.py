@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..audit import AuditEntry, Checkpoint
+from ..corrections import Correction, CorrectionDraft
 from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft, format_time
 
 SCOPES = ("admin", "plugin")
@@ -50,6 +51,11 @@ def request_details(r: AuthorityRequest) -> dict[str, Any]:
     return {"id": r.id, "authority": r.authority, "jurisdiction": r.jurisdiction,
             "reference": r.reference, "rooms": list(r.rooms), "demand": r.demand,
             "received_at": format_time(r.received_at), "recorded_by": r.recorded_by}
+
+
+def correction_details(c: Correction) -> dict[str, Any]:
+    """What the audit entry of a new GeoIP correction records."""
+    return {"network": c.network, "country": c.country, "reason": c.reason}
 
 
 class Store(Protocol):
@@ -101,6 +107,15 @@ class Store(Protocol):
 
     async def counts(self, since: str | None, until: str | None) -> list[CountRow]:
         """Counted decisions with since <= day <= until (YYYY-MM-DD; None = open)."""
+
+    async def create_correction(self, draft: CorrectionDraft, actor: str,
+                                now: datetime) -> Correction: ...
+
+    async def remove_correction(self, correction_id: int, reason: str, actor: str,
+                                now: datetime) -> Correction:
+        """Raise NotFound(field="id"), or Conflict when it was removed already."""
+
+    async def list_corrections(self) -> list[Correction]: ...
 
     async def audit_entries(self) -> list[AuditEntry]: ...
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ..audit import AuditEntry, Checkpoint, make_entry
+from ..corrections import Correction, CorrectionDraft, check_remove
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
 from ..policy import (
     AuthorityRequest,
@@ -33,7 +34,13 @@ from ..policy import (
     format_time,
     refusal_reason,
 )
-from .base import CountRow, TokenInfo, request_details, restriction_details
+from .base import (
+    CountRow,
+    TokenInfo,
+    correction_details,
+    request_details,
+    restriction_details,
+)
 
 T = TypeVar("T")
 CHANNEL = "joingate_changes"
@@ -189,6 +196,45 @@ class PostgresStore:
                     await conn.fetch("SELECT * FROM restrictions ORDER BY id")]
         return await self._read(read)
 
+    # -- GeoIP corrections ----------------------------------------------------------------
+    async def _correction(self, conn: asyncpg.Connection, correction_id: int) -> Correction:
+        row = await conn.fetchrow("SELECT * FROM geoip_corrections WHERE id = $1",
+                                  correction_id)
+        if row is None:
+            raise NotFound(f"there is no correction {correction_id}", field="id")
+        return _correction_of(row)
+
+    async def create_correction(self, draft: CorrectionDraft, actor: str,
+                                now: datetime) -> Correction:
+        async def write(conn: asyncpg.Connection) -> Correction:
+            new_id = await conn.fetchval(
+                "INSERT INTO geoip_corrections (network, country, reason, created_at, "
+                "created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                draft.network, draft.country, draft.reason, now, actor)
+            made = await self._correction(conn, new_id)
+            await self._audit(conn, now, actor, "geoip.correction.add", f"correction/{made.id}",
+                              correction_details(made))
+            return made
+        return await self._write(write)
+
+    async def remove_correction(self, correction_id: int, reason: str, actor: str,
+                                now: datetime) -> Correction:
+        async def write(conn: asyncpg.Connection) -> Correction:
+            text = check_remove(await self._correction(conn, correction_id), reason)
+            await conn.execute("UPDATE geoip_corrections SET removed_at = $1, removed_by = $2, "
+                               "remove_reason = $3 WHERE id = $4", now, actor, text,
+                               correction_id)
+            await self._audit(conn, now, actor, "geoip.correction.remove",
+                              f"correction/{correction_id}", {"reason": text})
+            return await self._correction(conn, correction_id)
+        return await self._write(write)
+
+    async def list_corrections(self) -> list[Correction]:
+        async def read(conn: asyncpg.Connection) -> list[Correction]:
+            return [_correction_of(r) for r in
+                    await conn.fetch("SELECT * FROM geoip_corrections ORDER BY id")]
+        return await self._read(read)
+
     # -- authority requests ---------------------------------------------------------------
     async def _request(self, conn: asyncpg.Connection, request_id: int,
                        for_update: bool = False) -> AuthorityRequest:
@@ -330,6 +376,14 @@ def _request_of(row: Any, restrictions: tuple[int, ...]) -> AuthorityRequest:
         received_at=row["received_at"], recorded_by=row["recorded_by"],
         outcome=row["outcome"], note=row["note"], decided_at=row["decided_at"],
         decided_by=row["decided_by"], restrictions=restrictions)
+
+
+def _correction_of(row: Any) -> Correction:
+    return Correction(
+        id=row["id"], network=row["network"], country=row["country"], reason=row["reason"],
+        created_at=row["created_at"], created_by=row["created_by"],
+        removed_at=row["removed_at"], removed_by=row["removed_by"],
+        remove_reason=row["remove_reason"])
 
 
 def _audit_of(row: Any) -> AuditEntry:

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from ..audit import AuditEntry, Checkpoint, make_entry
+from ..corrections import Correction, CorrectionDraft, check_remove
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
 from ..policy import (
     AuthorityRequest,
@@ -31,7 +32,13 @@ from ..policy import (
     format_time,
     refusal_reason,
 )
-from .base import CountRow, TokenInfo, request_details, restriction_details
+from .base import (
+    CountRow,
+    TokenInfo,
+    correction_details,
+    request_details,
+    restriction_details,
+)
 
 T = TypeVar("T")
 
@@ -290,6 +297,47 @@ class SqliteStore:
             return [CountRow(*r) for r in rows]
         return await self._run(read)
 
+    # -- GeoIP corrections ----------------------------------------------------------------
+    def _correction(self, conn: sqlite3.Connection, correction_id: int) -> Correction:
+        row = conn.execute("SELECT * FROM geoip_corrections WHERE id = ?",
+                           (correction_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"there is no correction {correction_id}", field="id")
+        return _correction_of(row)
+
+    async def create_correction(self, draft: CorrectionDraft, actor: str,
+                                now: datetime) -> Correction:
+        def write() -> Correction:
+            with self._tx() as conn:
+                cur = conn.execute(
+                    "INSERT INTO geoip_corrections (network, country, reason, created_at, "
+                    "created_by) VALUES (?, ?, ?, ?, ?)",
+                    (draft.network, draft.country, draft.reason, format_time(now), actor))
+                made = self._correction(conn, int(cur.lastrowid or 0))
+                self._audit(conn, now, actor, "geoip.correction.add",
+                            f"correction/{made.id}", correction_details(made))
+                return made
+        return await self._run(write)
+
+    async def remove_correction(self, correction_id: int, reason: str, actor: str,
+                                now: datetime) -> Correction:
+        def write() -> Correction:
+            with self._tx() as conn:
+                text = check_remove(self._correction(conn, correction_id), reason)
+                conn.execute("UPDATE geoip_corrections SET removed_at = ?, removed_by = ?, "
+                             "remove_reason = ? WHERE id = ?",
+                             (format_time(now), actor, text, correction_id))
+                self._audit(conn, now, actor, "geoip.correction.remove",
+                            f"correction/{correction_id}", {"reason": text})
+                return self._correction(conn, correction_id)
+        return await self._run(write)
+
+    async def list_corrections(self) -> list[Correction]:
+        def read() -> list[Correction]:
+            rows = self.conn.execute("SELECT * FROM geoip_corrections ORDER BY id").fetchall()
+            return [_correction_of(r) for r in rows]
+        return await self._run(read)
+
     # -- audit ----------------------------------------------------------------------------
     async def audit_entries(self) -> list[AuditEntry]:
         def read() -> list[AuditEntry]:
@@ -339,6 +387,14 @@ def _request_of(row: sqlite3.Row, restrictions: tuple[int, ...]) -> AuthorityReq
         recorded_by=row["recorded_by"], outcome=row["outcome"], note=row["note"],
         decided_at=_time(row["decided_at"]), decided_by=row["decided_by"],
         restrictions=restrictions)
+
+
+def _correction_of(row: sqlite3.Row) -> Correction:
+    return Correction(
+        id=row["id"], network=row["network"], country=row["country"], reason=row["reason"],
+        created_at=_time(row["created_at"]),  # type: ignore[arg-type]
+        created_by=row["created_by"], removed_at=_time(row["removed_at"]),
+        removed_by=row["removed_by"], remove_reason=row["remove_reason"])
 
 
 def _audit_of(row: sqlite3.Row) -> AuditEntry:

@@ -81,7 +81,7 @@ async def load_report(store: Store, since: str | None, until: str | None,
     start, end = parse_period(since, until, now)
     return build_report(await store.list_requests(), await store.list_restrictions(),
                         await store.counts(start, end), await store.checkpoints(), start, end,
-                        now)
+                        now, await store.list_corrections())
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ async def admin_home(request: web.Request) -> web.StreamResponse:
         states[r.state(now)] = states.get(r.state(now), 0) + 1
     undecided = [r for r in requests if r.outcome is None]
     return _render(request, "home.html", title="joingate admin", states=states,
-                   undecided=undecided, n_requests=len(requests))
+                   undecided=undecided, n_requests=len(requests), geoip=rt.geoip_status())
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
@@ -538,6 +538,7 @@ async def admin_redirect(request: web.Request) -> web.StreamResponse:
 
 def add_web_routes(app: web.Application) -> None:
     """Add the pages to the app (before its catch-all route)."""
+    from .geoip import geoip_pages  # it builds on this module's helpers
     app[WEB] = WebState(env=_environment(), static=_load_static())
     admin_pages: list[tuple[str, str, Handler]] = [
         ("GET", "/admin/restrictions", restrictions_list),
@@ -551,6 +552,7 @@ def add_web_routes(app: web.Application) -> None:
         ("GET", "/admin/requests/{id}", request_show),
         ("POST", "/admin/requests/{id}/decision", request_decide),
         ("GET", "/admin/census", census),
+        *geoip_pages(),
         ("POST", "/admin/signout", sign_out),
     ]
     app.router.add_route("GET", "/admin", admin_redirect)

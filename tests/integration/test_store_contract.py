@@ -226,3 +226,38 @@ async def test_creates_racing_a_refusal_leave_nothing_in_force(store: Store) -> 
     for r in made:
         assert (await store.get_restriction(r.id)).state(later) == "revoked"
     assert verify(await store.audit_entries()) is None
+
+
+async def test_geoip_corrections_roundtrip_audited(store: Store) -> None:
+    made = await actions.add_correction(store, {"network": "203.0.113.77/24", "country": "hk",
+                                                "reason": "ISP confirmed HK"}, "tester")
+    assert (made.network, made.country, made.active) == ("203.0.113.0/24", "HK", True)
+    for bad, field in (({"network": "203.0.113.7/32", "country": "HK", "reason": "r"},
+                        "network"),
+                       ({"network": "2001:db8::/64", "country": "HK", "reason": "r"},
+                        "network"),
+                       ({"network": "2001:db8::/48", "country": "XX", "reason": "r"},
+                        "country")):
+        with pytest.raises(InvalidInput) as info:
+            await actions.add_correction(store, bad, "tester")
+        assert info.value.field == field
+    assert [c.id for c in await store.list_corrections()] == [made.id]
+    removed = await actions.remove_correction(store, made.id, "wrong after all", "tester")
+    assert removed.removed_by == "tester" and removed.remove_reason == "wrong after all"
+    assert not removed.active and removed.as_json()["state"] == "removed"
+    with pytest.raises(Conflict):
+        await actions.remove_correction(store, made.id, "again", "tester")
+    with pytest.raises(NotFound):
+        await actions.remove_correction(store, 999, "x", "tester")
+    entries = await store.audit_entries()
+    assert [e.action for e in entries[-2:]] == ["geoip.correction.add",
+                                                 "geoip.correction.remove"]
+    assert entries[-2].details == {"network": "203.0.113.0/24", "country": "HK",
+                                   "reason": "ISP confirmed HK"}
+    assert verify(entries) is None
+
+
+async def test_disputed_decisions_are_counted(store: Store) -> None:
+    await store.add_counts([CountRow("2026-06-04", 1, "HK", "disputed", 3)])
+    await store.add_counts([CountRow("2026-06-04", 1, "HK", "disputed", 2)])
+    assert await store.counts(None, None) == [CountRow("2026-06-04", 1, "HK", "disputed", 5)]
