@@ -403,6 +403,31 @@ def geoip_update(url: str | None, check_only: bool, config: str | None,
         click.echo(f"installed {outcome.target} ({what}){kept}")
 
 
+@geoip.command("compare")
+@click.argument("first", metavar="A", type=click.Path(exists=True, dir_okay=False))
+@click.argument("second", metavar="B", type=click.Path(exists=True, dir_okay=False))
+@click.option("--countries", default="CN,HK,MO,TW", show_default=True,
+              help="The countries that matter, comma-separated ISO codes.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="How many of the largest disagreeing ranges to list per family.")
+@json_option
+def geoip_compare(first: str, second: str, countries: str, top: int, as_json: bool) -> None:
+    """How far two country databases agree, over the whole public address space, and their
+    largest disagreements about the countries that matter."""
+    from .geocompare import compare, render
+    from .jurisdiction import jurisdictions
+    from .policy import normalize_countries
+
+    with _errors():
+        focus = normalize_countries([c for c in countries.split(",") if c.strip()],
+                                    jurisdictions(), "countries")
+        result = compare(first, second, focus, top)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(render(result), nl=False)
+
+
 @geoip.group("correct")
 def geoip_correct() -> None:
     """Corrections: a network (/24 or /48 at the narrowest) is in a given country."""
