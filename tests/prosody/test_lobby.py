@@ -24,8 +24,8 @@ from tests.prosody.jitsi_rooms import (
     lobby_of,
     on_every_component,
 )
-from tests.prosody.test_removal import REASON, assert_no_removal, restrict
-from tests.prosody.xmpp import Participant
+from tests.prosody.test_removal import REASON, restrict
+from tests.prosody.xmpp import Participant, assert_stay
 from tests.support.geodb import address
 from tests.support.service import JoingateService
 
@@ -116,7 +116,7 @@ async def test_people_waiting_in_a_lobby_are_swept_with_the_meeting(
     restrict(service, ["council"], ["CN"])
     removed = await cn.wait_removed(lobby)
     assert {"307", "110"} <= removed.statuses and removed.reason == REASON
-    await asyncio.gather(assert_no_removal(us, lobby, 2.0),
-                         assert_no_removal(mod, lobby, 2.0),
-                         assert_no_removal(mod, "council", 2.0))
+    await asyncio.gather(assert_stay([us], lobby),
+                         assert_stay([mod], lobby),
+                         assert_stay([mod], "council"))
     assert not (await cn.join(lobby)).joined
