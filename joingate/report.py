@@ -95,6 +95,13 @@ def _reaches_outside(restriction: Restriction, request: AuthorityRequest | None,
     return any(c not in covers for c in restriction.countries)
 
 
+def _ended_by(restriction: Restriction, moment: datetime | None) -> bool:
+    if moment is None:
+        return False
+    return (restriction.revoked_at is not None and restriction.revoked_at <= moment) or \
+        (restriction.ends_at is not None and restriction.ends_at <= moment)
+
+
 def _meetings_outside(restriction: Restriction, request: AuthorityRequest | None) -> bool:
     if request is None:
         return False
@@ -276,6 +283,17 @@ def _never_done(requests: Sequence[AuthorityRequest], restrictions: Sequence[Res
             "statement": "No request that was refused produced a restriction.",
             "basis": "Checked every restriction made in this period against the outcome of "
                      "the request it answers."})
+    refused_at = {r.id: r.decided_at for r in requests
+                  if r.outcome == "refused" and r.decided_at is not None}
+    before_refusal = [r for r in for_requests if r.request in refused_at]
+    if before_refusal and all(_ended_by(r, refused_at[r.request or 0]) for r in before_refusal):
+        k = len(before_refusal)
+        statements.append({
+            "id": "refusals_ended",
+            "statement": "Every restriction made for a request before it was refused ended "
+                         "when the refusal was recorded.",
+            "basis": f"Checked {k} restriction{'' if k == 1 else 's'} made in this period for "
+                     "requests later refused against the time each refusal was recorded."})
     stray = 0
     for c in rows:
         restriction = restriction_by_id.get(c.restriction)

@@ -25,7 +25,7 @@ from .engine import Engine, Snapshot, build_snapshot, changed_rooms
 from .errors import JoingateError
 from .geo import GeoReader, freshness, open_geoip
 from .metrics import LatencyHistogram
-from .policy import AuthorityRequest, Restriction, utc_now
+from .policy import AuthorityRequest, Restriction, refuse_bidi, utc_now
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
 
@@ -272,6 +272,7 @@ class Runtime:
 
     # -- census -------------------------------------------------------------------------
     def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:
+        refuse_bidi(source, "source")  # shown on the census page, like stored text
         cleaned = clean_counts(rooms, self.settings.census_max_rooms)
         self.census.report(source, cleaned, time.time())
         return len(cleaned)

@@ -110,6 +110,10 @@ def test_bidirectional_controls_are_refused_in_every_text_field(
             assert status == 400, (path, field, answer)
             assert answer["error"]["field"] == field
             assert f"U+{ord(char):04X}" in answer["error"]["message"]
+    # The census a plugin reports is shown on the admin pages too.
+    status, answer = http("POST", f"{service.url}/v1/census", {
+        "source": "meet\u202ehost", "rooms": {"june4-hk": {"CN": 1}}}, service.plugin_token)
+    assert status == 400 and answer["error"]["field"] == "source", answer
     done = service.cli("token", "create", "--name", "ops\u2067x", "--scope", "admin",
                        check=False)
     assert done.returncode == 2 and "name:" in done.stderr

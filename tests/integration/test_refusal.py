@@ -81,12 +81,14 @@ def test_refusal_ends_restrictions_and_the_plugin_hears_of_it(svc: JoingateServi
 
     status, again = svc.api("POST", "/v1/restrictions", _restriction_body(request_id))
     assert status == 422 and again["error"]["field"] == "request"
-    # The public report: the request is refused, and the statement that no refused request
-    # produced a restriction is left out (one did, before it was refused).
+    # The public report: the request is refused; the statement that no refused request
+    # produced a restriction is left out (one did, before it was refused), and the report
+    # says the refusal ended it.
     _, report = http("GET", f"{svc.url}/v1/report")
     assert [r["outcome"] for r in report["requests"]] == ["refused"]
     assert report["by_jurisdiction"]["CN"]["restrictions_created"] == 1
-    assert "refused_requests" not in {s["id"] for s in report["never_done"]}
+    statements = {s["id"] for s in report["never_done"]}
+    assert "refused_requests" not in statements and "refusals_ended" in statements
 
 
 def _race(jobs: list[Any]) -> list[Any]:

@@ -225,6 +225,29 @@ async def test_never_done_withholds_what_the_data_contradicts(scenario: Scenario
     assert report["by_jurisdiction"]["CN"]["restrictions_outside_jurisdiction"] == 1
 
 
+async def test_restrictions_ended_by_a_refusal(scenario: Scenario) -> None:
+    """A restriction made for a request that is then refused: the report may no longer say no
+    refused request produced one, and says instead that the refusal ended it — unless the data
+    (here: a restriction altered by hand) says otherwise."""
+    s = scenario.store
+    req = await actions.add_request(s, {
+        "authority": "Ministry of State Security", "jurisdiction": "CN",
+        "reference": "MSS-4", "rooms": ["vigil-2"], "demand": "End it."}, ADMIN)
+    await actions.add_restriction(s, {"rooms": ["vigil-2"], "countries": ["CN"],
+                                      "request": req.id, "reason": "MSS-4"}, ADMIN)
+    await actions.decide_request(s, req.id, "refused", "No lawful basis.", ADMIN)
+    report = await scenario.report(None, None)
+    ids = [x["id"] for x in report["never_done"]]
+    assert "refused_requests" not in ids and "refusals_ended" in ids
+    assert "ended when the refusal was recorded" in render_markdown(report)
+    restrictions = await s.list_restrictions()
+    kept = [replace(r, revoked_at=None) if r.request == req.id else r for r in restrictions]
+    report = build_report(await s.list_requests(), kept, await s.counts(None, None),
+                          await s.checkpoints(), None, None, scenario.now)
+    ids = [x["id"] for x in report["never_done"]]
+    assert "refused_requests" not in ids and "refusals_ended" not in ids
+
+
 async def test_markdown(scenario: Scenario) -> None:
     text = render_markdown(await scenario.report(day(-30), None))
     assert text.startswith("# Transparency report")
