@@ -68,7 +68,8 @@ end
 
 -- A matcher over a list of domains: matcher(host) is true when host is one of them or a
 -- subdomain of one (case-insensitive). Entries that are not plain domain names (empty, with
--- "@", "/", "*" or spaces) are skipped and reported through the second return.
+-- "@", "/", "*" or spaces) are skipped and reported through the second return; the third is
+-- the list of domains kept, lower-cased.
 function M.domain_matcher(domains)
 	local accepted, rejected = {}, {};
 	for _, domain in ipairs(domains or {}) do
@@ -89,7 +90,7 @@ function M.domain_matcher(domains)
 			end
 		end
 		return false;
-	end, rejected;
+	end, rejected, accepted;
 end
 
 -- IPv4-mapped IPv6 ("::ffff:192.0.2.1") is the IPv4 address for GeoIP purposes.

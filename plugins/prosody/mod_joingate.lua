@@ -46,10 +46,7 @@ local options = {
 };
 -- On a Jitsi visitor node: the main deployment's domains. Jitsi's mod_fmuc needs main_domain
 -- there; joingate_main_domains adds more (each with its subdomains).
-local main_domains = {};
-if module:get_option_string("main_domain") then
-	main_domains[1] = module:get_option_string("main_domain");
-end
+local main_domains = { module:get_option_string("main_domain") };
 for _, domain in ipairs(module:get_option_array("joingate_main_domains", {})) do
 	main_domains[#main_domains + 1] = domain;
 end
@@ -103,10 +100,10 @@ end
 options.main_muc = options.main_muc or jitsi_main_muc();
 if options.main_muc == module.host then options.main_muc = nil; end
 
-local bad_jid_globs, bad_room_globs, bad_domains;
+local bad_jid_globs, bad_room_globs, bad_domains, known_main_domains;
 options.exempt_jid_matcher, bad_jid_globs = util.glob_matcher(exempt_jid_globs);
 options.exempt_room_matcher, bad_room_globs = util.glob_matcher(exempt_room_globs);
-options.main_domain_matcher, bad_domains = util.domain_matcher(main_domains);
+options.main_domain_matcher, bad_domains, known_main_domains = util.domain_matcher(main_domains);
 if #bad_jid_globs > 0 or #bad_room_globs > 0 then
 	module:log("error", "Ignoring invalid entries in joingate_exempt_jids/joingate_exempt_rooms");
 end
@@ -170,9 +167,9 @@ ctx.gate = module:require("joingate_gate")(ctx);
 if options.main_muc then
 	module:log("info", "joingate: rooms on %s count as meetings of %s", module.host, options.main_muc);
 end
-if #main_domains > #bad_domains then
+if #known_main_domains > 0 then
 	module:log("info", "joingate: visitor node of %s; participants mirrored from there are gated there,"
-		.. " not here", table.concat(main_domains, ", "));
+		.. " not here", table.concat(known_main_domains, ", "));
 end
 
 module:hook("muc-occupant-pre-join", ctx.gate.on_pre_join, -100); -- after Prosody's and Jitsi's own

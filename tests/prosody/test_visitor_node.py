@@ -193,10 +193,13 @@ async def test_without_main_domain_mirrored_participants_are_unlocated(
         tmp_path: Path, service: JoingateService, crowd: Crowd) -> None:
     # What the issue found on docker-jitsi-meet before: a node that does not know its main
     # deployment judges the mirrored main participants as unlocated and refuses them in a
-    # restricted meeting. main_domain (set by Jitsi's visitor-node configs) is what tells it.
-    d = Deployment(tmp_path, service, vnode_options={})
+    # restricted meeting. main_domain (set by Jitsi's visitor-node configs) is what tells it;
+    # a pattern is not a domain, and is refused loudly.
+    d = Deployment(tmp_path, service, vnode_options={"joingate_main_domains": ["*.localhost"]})
     d.start()
     try:
+        errors = [line for line in d.vnode.plugin_log_lines() if "\terror\t" in line]
+        assert any("not domain names: *.localhost" in line for line in errors), errors
         service.cli("restrict", "add", "--room", "vigil", "--country", "CN", "--reason", "order")
         await d.vnode.until_log("1 restricted")
         (a,) = await crowd.connect(d.main, address("US", 170))

@@ -47,8 +47,10 @@ check("parent is not", main("example"), false);
 check("second entry", main("hidden.other.example"), true);
 check("unrelated", main("auth.evil.example"), false);
 check("nil host", main(nil), false);
-local _, bad_domains = util.domain_matcher({ "ok.example", "*.example", "a@b", "", ".x", "x.", 3 });
+local _, bad_domains, kept = util.domain_matcher({ "OK.example", "*.example", "a@b", "", ".x", "x.", 3 });
 check("rejected domains", #bad_domains, 6);
+check("kept domains", #kept, 1);
+check("kept lower-cased", kept[1], "ok.example");
 check("empty list", util.domain_matcher({})("meet.example"), false);
 
 -- addresses
