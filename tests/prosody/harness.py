@@ -104,7 +104,8 @@ class ProsodyServer:
         self.domain = domain
         self.muc_domain = f"conference.{domain}"
         # None: no s2s. Otherwise s2s listens on s2s_port, and connections to the domains named
-        # here go to 127.0.0.1:<port> (mod_test_s2s_routes), authenticated by dialback.
+        # here go to 127.0.0.1:<port> (mod_test_s2s_routes), authenticated by dialback, both
+        # ways over one connection (s2s_bidi, as Jitsi's visitor setups have it).
         self.s2s_routes = dict(s2s_routes) if s2s_routes is not None else None
         self.s2s_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -121,7 +122,8 @@ class ProsodyServer:
     def config_text(self) -> str:
         joingate_lines = "\n".join(f"\t{key} = {lua(value)}" for key, value
                                    in {**self.muc_options, **self.joingate}.items())
-        s2s_modules = '; "dialback"; "test_s2s_routes"' if self.s2s_routes is not None else ""
+        s2s_modules = ('; "dialback"; "s2s_bidi"; "test_s2s_routes"'
+                       if self.s2s_routes is not None else "")
         muc_modules = lua([*self.muc_modules, *(["joingate"] if self.load_plugin else [])])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         return f"""-- written by tests/prosody/harness.py

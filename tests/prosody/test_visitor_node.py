@@ -3,10 +3,12 @@ over s2s, the way Jitsi's mod_visitors (main) and mod_fmuc (visitor node) do it.
 
 The main Prosody (localhost) mirrors every occupant of its rooms into the room of the same name
 on conference.v1.localhost, from the occupant's own JID (tests/prosody/modules/
-mod_test_visitors.lua); the visitor node destroys a room for everyone once no main participant
-is left in it (mod_test_vnode.lua, as mod_fmuc does). Both run mod_joingate against one
-service. Visitors connect to the node from their own addresses and are judged by them; the
-main participants were judged by the main deployment and are left alone on the node.
+mod_test_visitors.lua); the visitor node makes its local occupants visitors (role "visitor",
+presences not broadcast, as Jitsi configures the node) and destroys a room for everyone once no
+main participant is left in it (mod_test_vnode.lua, as mod_fmuc does). s2s runs with dialback
+and s2s_bidi, as Jitsi's visitor setups enable it. Both run mod_joingate against one service.
+Visitors connect to the node from their own addresses and are judged by them; the main
+participants were judged by the main deployment and are left alone on the node.
 """
 
 from __future__ import annotations
@@ -41,8 +43,12 @@ class Deployment:
                 "joingate_poll_wait": 2, "joingate_census_interval": 1}
         self.main = ProsodyServer(workdir / "main", joingate=gate, muc_modules=["test_visitors"],
                                   muc_options={"test_visitor_muc": VNODE_MUC})
+        # Jitsi's visitor MUC: visitors' presences are not broadcast (mod_fmuc's config).
+        broadcast = {"visitor": False, "participant": True, "moderator": True}
         self.vnode = ProsodyServer(workdir / "vnode", joingate=gate, domain=VNODE,
-                                   muc_modules=["test_vnode"], muc_options=vnode_options)
+                                   muc_modules=["test_vnode"],
+                                   muc_options={"muc_room_default_presence_broadcast": broadcast,
+                                                **vnode_options})
         self.elsewhere = ProsodyServer(workdir / "elsewhere", joingate={}, load_plugin=False,
                                        domain=ELSEWHERE)
         to_main = {host: self.main.s2s_port for host in (DOMAIN, MUC_DOMAIN)}
@@ -103,7 +109,8 @@ async def test_visitors_are_gated_and_main_participants_left_alone(
         assert (await p.join("vigil")).joined
     # Visitors on the node: the room holds the mirrored main participants.
     us_visitor, cn_visitor = await crowd.connect(vnode, address("US", 152), address("CN", 152))
-    assert (await us_visitor.join("vigil")).joined
+    joined = await us_visitor.join("vigil")
+    assert joined.joined and joined.presence.role == "visitor"
     for p in (a, b):
         await sees_present(us_visitor, "vigil", p.nick)
     assert (await cn_visitor.join("vigil")).joined
