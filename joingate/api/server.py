@@ -8,9 +8,9 @@ accepting for a second, and the plugin's joins wait with everybody else. So, her
 - at most `server.max_connections` connections are open, and never more than the open-file
   limit minus `2 * BACKLOG + FD_RESERVE` (192). When full, an idle connection makes
   room: first one kept alive between requests (its client simply reconnects), then one that
-  has not finished sending a request head, oldest first. A request in progress — a plugin's
-  enforcement long-poll included — is never closed for room. Only when every connection is
-  busy is the new one answered 503 and closed;
+  has not finished sending a request head, oldest first (looking at `ROOM_SCAN` at most). A
+  request in progress — a plugin's enforcement long-poll included — is never closed for
+  room. Only when every connection is busy is the new one answered 503 and closed;
 - a request head must be complete within `server.header_timeout` of its first byte (of the
   connection's opening, for its first request);
 - a connection idle between requests closes after `server.keepalive_timeout` (aiohttp's own);
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # GeoIP files, logs and the loop itself.
 BACKLOG = 64
 FD_RESERVE = 64
+ROOM_SCAN = 64  # idle connections looked at to find one kept alive between requests
 REPORT_INTERVAL = 60.0  # seconds between log lines about dropped connections or failed accepts
 ACCEPT_FAILED = "socket.accept() out of system resource"
 _BUSY_BODY = (b'{"error":{"code":"busy","message":"every connection is busy; try again",'
@@ -157,19 +158,25 @@ class ConnectionGuard:
         return conn
 
     def _make_room(self) -> bool:
-        head_pending: _Connection | None = None
+        """Close the oldest connection kept alive between requests among the ROOM_SCAN
+        oldest idle ones, else the oldest still sending its head. Bounded: under a flood
+        this runs for every new connection."""
+        victim: _Connection | None = None
+        seen = 0
         for conn in self._open:
             if conn.transport is None or conn.busy():  # not even connected yet, or busy
                 continue
             if not conn.head_pending():  # kept alive between requests: the cheapest
-                conn.close()
-                self.dropped["idle"] += 1
-                return True
-            if head_pending is None:
-                head_pending = conn
-        if head_pending is None:
+                victim = conn
+                break
+            if victim is None:
+                victim = conn
+            seen += 1
+            if seen == ROOM_SCAN:
+                break
+        if victim is None:
             return False
-        head_pending.close()
+        victim.close()
         self.dropped["idle"] += 1
         return True
 
