@@ -116,7 +116,8 @@ class Crowd:
 
     async def websocket(self, server: ProsodyServer, source_ip: str,
                         forwarded_for: str | None = None) -> WebsocketParticipant:
-        w = WebsocketParticipant(server.websocket_url, source_ip, forwarded_for)
+        w = WebsocketParticipant(server.websocket_url, source_ip, forwarded_for,
+                                 domain=server.domain)
         self.ws_clients.append(w)
         await w.connect()
         return w

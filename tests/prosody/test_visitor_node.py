@@ -24,7 +24,7 @@ import pytest
 from tests.prosody.conftest import Crowd
 from tests.prosody.harness import DOMAIN, MUC_DOMAIN, ProsodyServer
 from tests.prosody.xmpp import QUIET_WATCH, Participant, PresenceInfo, assert_stay
-from tests.support.geodb import address
+from tests.support.geodb import address, forwarded_address
 from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
@@ -142,18 +142,25 @@ async def test_visitors_are_gated_and_main_participants_left_alone(
     assert refused.presence.error_condition == "not-allowed"
     assert "CN" in (refused.error_text or "")
     assert (await us_late.join("vigil")).joined
+    # Visitors normally come through the web proxy (Jitsi's nginx sends /xmpp-websocket?vnode=v1
+    # to the node): judged by the X-Forwarded-For address the proxy passes.
+    cn_web = await crowd.websocket(vnode, "127.0.0.2", forwarded_for=forwarded_address("CN", 155))
+    us_web = await crowd.websocket(vnode, "127.0.0.2", forwarded_for=forwarded_address("US", 155))
+    refused = await cn_web.join("vigil")
+    assert not refused.joined and "CN" in (refused.error_text or "")
+    assert (await us_web.join("vigil")).joined
     (c,) = await crowd.connect(main, address("US", 154))
     assert (await c.join("vigil")).joined
     await sees_present(us_visitor, "vigil", c.nick)
 
     node_log = "\n".join(vnode.plugin_log_lines())
     assert node_log.count("Removed a participant from vigil") == 1, node_log
-    assert node_log.count("Join to vigil refused") == 1, node_log
+    assert node_log.count("Join to vigil refused") == 2, node_log
     assert "visitor node of localhost" in node_log
 
     # The census counts each person once: main participants by the main deployment, the
     # visitors by the node (never the mirrored copies as unplaced).
-    census = await census_of(service, "vigil", {"US": 5})
+    census = await census_of(service, "vigil", {"US": 6})
     assert sorted(s["source"] for s in census["sources"]) == [MUC_DOMAIN, VNODE_MUC]
 
     # The stand-in does end the meeting once the main room empties, so the watch above could

@@ -461,11 +461,13 @@ NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 
 class WebsocketParticipant:
     """A minimal XMPP-over-websocket client, bound to `source_ip`, sending X-Forwarded-For
-    when asked (as nginx does once the operator adds the line the README shows)."""
+    when asked (as nginx does once the operator adds the line the README shows); an anonymous
+    login on `domain`, joining rooms on conference.<domain>."""
 
     def __init__(self, ws_url: str, source_ip: str, forwarded_for: str | None = None,
-                 nick: str | None = None) -> None:
+                 nick: str | None = None, domain: str = DOMAIN) -> None:
         self.url = ws_url
+        self.domain = domain
         self.source_ip = source_ip
         self.forwarded_for = forwarded_for
         self.nick = nick or f"w{next(_nicks)}"
@@ -492,7 +494,7 @@ class WebsocketParticipant:
         return await asyncio.wait_for(read(), timeout)
 
     def _open(self) -> ET.Element:
-        return ET.Element(f"{{{NS_FRAMING}}}open", {"to": DOMAIN, "version": "1.0"})
+        return ET.Element(f"{{{NS_FRAMING}}}open", {"to": self.domain, "version": "1.0"})
 
     async def connect(self) -> None:
         connector = aiohttp.TCPConnector(local_addr=(self.source_ip, 0), force_close=True)
@@ -512,7 +514,7 @@ class WebsocketParticipant:
         await self._until(lambda e: e.tag == f"{{{NS_CLIENT}}}iq" and e.get("id") == "bind1")
 
     async def join(self, room: str, timeout: float = DEFAULT_TIMEOUT) -> JoinResult:
-        occupant = f"{room_jid(room)}/{self.nick}"
+        occupant = f"{room_jid(room, f'conference.{self.domain}')}/{self.nick}"
         pres = ET.Element(f"{{{NS_CLIENT}}}presence", to=occupant)
         ET.SubElement(pres, f"{{{NS_MUC}}}x")
         t0 = time.monotonic()
