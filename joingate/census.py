@@ -60,29 +60,31 @@ def _counted(country: str, n: int) -> tuple[str, int]:
     return _pair(country, n) if n < 64 else (country, n)
 
 
-def _country(code: str, room_name: str) -> str:
+def _country(code: str, room_name: str, field: str = "rooms") -> str:
     # ASCII first: str.upper() turns "ß" into "SS".
     country = _codes().get(code.upper()) if code.isascii() else None
     if country is None:
-        raise InvalidInput(f"rooms.{room_name}.{code}: not an ISO 3166-1 alpha-2 country code "
-                           "(or \"\" for not placed)", field=f"rooms.{room_name}.{code}")
+        raise InvalidInput(f"{field}.{room_name}.{code}: not an ISO 3166-1 alpha-2 country "
+                           "code (or \"\" for not placed)", field=f"{field}.{room_name}.{code}")
     return country
 
 
-def clean_counts(rooms: Mapping[str, Mapping[str, Any]], max_rooms: int) -> RoomCounts:
-    """Validate a plugin's report: meeting names, country codes ("" = not placed), counts."""
+def clean_counts(rooms: Mapping[str, Mapping[str, Any]], max_rooms: int,
+                 field: str = "rooms") -> RoomCounts:
+    """Validate a plugin's report: meeting names, country codes ("" = not placed), counts.
+    `field` names the part of the report (rooms, or disputed) in errors."""
     if len(rooms) > max_rooms:
-        raise InvalidInput(f"rooms: at most {max_rooms} meetings in one report "
-                           "(census.max_rooms)", field="rooms")
+        raise InvalidInput(f"{field}: at most {max_rooms} meetings in one report "
+                           "(census.max_rooms)", field=field)
     cleaned: dict[str, dict[str, int]] = {}
     for name, by_country in rooms.items():
-        room = normalize_room(name, f"rooms.{name}", allow_all=False)
+        room = normalize_room(name, f"{field}.{name}", allow_all=False)
         counts = cleaned.get(room, {})
         for code, n in by_country.items():
-            country = _country(code, name)
+            country = _country(code, name, field)
             if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_PER_ROOM:
-                raise InvalidInput(f"rooms.{name}.{code}: a count from 0 to {MAX_PER_ROOM}",
-                                   field=f"rooms.{name}.{code}")
+                raise InvalidInput(f"{field}.{name}.{code}: a count from 0 to {MAX_PER_ROOM}",
+                                   field=f"{field}.{name}.{code}")
             if n:
                 counts[country] = counts.get(country, 0) + n
         if counts:
@@ -152,9 +154,13 @@ def render(sources: list[SourceCensus], merged: RoomCounts) -> dict[str, Any]:
     }
 
 
-def impact(draft: RestrictionDraft, rooms: RoomCounts, deny_unknown: bool) -> dict[str, Any]:
-    """How many current participants `draft` would remove, per meeting and country."""
+def impact(draft: RestrictionDraft, rooms: RoomCounts, deny_unknown: bool,
+           disputed: RoomCounts | None = None, deny_disputed: bool = False) -> dict[str, Any]:
+    """How many current participants `draft` would remove, per meeting and country. Of the
+    covered, those whose last verdict was disputed are listed apart (`disputed`) and, unless
+    geoip.disputed is deny, not counted as removed."""
     covered: dict[str, dict[str, int]] = {}
+    contested: dict[str, dict[str, int]] = {}
     names = rooms.keys() if draft.rooms == (ALL_MEETINGS,) else draft.rooms
     allow_only = draft.mode == "allow-only"
     for room in names:
@@ -165,10 +171,17 @@ def impact(draft: RestrictionDraft, rooms: RoomCounts, deny_unknown: bool) -> di
                 hit = country not in draft.countries
             else:
                 hit = country in draft.countries
-            if hit:
-                covered.setdefault(room, {})[country] = n
+            if not hit:
+                continue
+            d = min(n, dict((disputed or {}).get(room, ())).get(country, 0))
+            if d:
+                contested.setdefault(room, {})[country] = d
+            if n - d or deny_disputed:
+                covered.setdefault(room, {})[country] = n if deny_disputed else n - d
     total = sum(n for counts in covered.values() for n in counts.values())
-    return {"rooms": dict(sorted(covered.items())), "total": total}
+    return {"rooms": dict(sorted(covered.items())), "total": total,
+            "disputed": dict(sorted(contested.items())),
+            "disputed_total": sum(n for counts in contested.values() for n in counts.values())}
 
 
 def _stamp(epoch: float | None) -> str | None:

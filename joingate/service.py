@@ -102,6 +102,8 @@ class Runtime:
         self._marker: object = None
         self._live: Sequence[Restriction] = ()
         self.census = Census(settings.census_max_sources)
+        # The same census, of participants whose last verdict was disputed (a subset).
+        self.disputed_census = Census(settings.census_max_sources)
         self.latency = LatencyHistogram()
         # Decision counts already flushed to the store, kept for /metrics (bounded by
         # days x restrictions x countries x outcomes).
@@ -271,23 +273,34 @@ class Runtime:
                     "disputed": self.settings.geoip_disputed}}
 
     # -- census -------------------------------------------------------------------------
-    def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]]) -> int:
+    def report_census(self, source: str, rooms: Mapping[str, Mapping[str, Any]],
+                      disputed: Mapping[str, Mapping[str, Any]] | None = None) -> int:
         refuse_bidi(source, "source")  # shown on the census page, like stored text
         cleaned = clean_counts(rooms, self.settings.census_max_rooms)
-        self.census.report(source, cleaned, time.time())
+        contested = clean_counts(disputed or {}, self.settings.census_max_rooms, "disputed")
+        now = time.time()
+        self.census.report(source, cleaned, now)
+        self.disputed_census.report(source, contested, now)
         return len(cleaned)
 
     async def census_view(self) -> dict[str, Any]:
         """The merged census, sorted and rendered in a worker thread: with many meetings that
         takes long enough to delay joins if it ran on the event loop."""
-        sources, merged = self.census.snapshot(time.time())
-        return await asyncio.to_thread(render, sources, merged)
+        now = time.time()
+        sources, merged = self.census.snapshot(now)
+        _, disputed = self.disputed_census.snapshot(now)
+        view = await asyncio.to_thread(render, sources, merged)
+        view["disputed"] = (await asyncio.to_thread(render, [], disputed))["rooms"]
+        return view
 
     async def preview(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """What a draft restriction would do to the meetings now: validated, never written."""
         draft = await actions.check_restriction(self.store, fields, utc_now())
-        _, merged = self.census.snapshot(time.time())
-        return await asyncio.to_thread(impact, draft, merged, self.engine.deny_unknown)
+        now = time.time()
+        _, merged = self.census.snapshot(now)
+        _, disputed = self.disputed_census.snapshot(now)
+        return await asyncio.to_thread(impact, draft, merged, self.engine.deny_unknown,
+                                       disputed, self.engine.deny_disputed)
 
     # -- counters -------------------------------------------------------------------------
     async def flush(self) -> None:

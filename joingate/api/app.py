@@ -155,7 +155,8 @@ async def enforcement(request: web.Request) -> web.Response:
 async def census_report(request: web.Request) -> web.Response:
     info = _auth(request, "plugin")
     body = schemas.decode(await request.read(), _CENSUS)
-    rooms = request.app[RUNTIME].report_census(body.source or info.name, body.rooms)
+    rooms = request.app[RUNTIME].report_census(body.source or info.name, body.rooms,
+                                               body.disputed)
     return _json({"rooms": rooms})
 
 

@@ -129,13 +129,22 @@ _RESPONSES: dict[str, Any] = {
         "rooms": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": {"type": "integer"}}},
         "sources": {"type": "array", "items": {"type": "object"}},
-        "updated_at": _STR_OR_NULL}},
+        "updated_at": _STR_OR_NULL,
+        "disputed": {"type": "object", "description": (
+            "of the participants in `rooms`, those whose last verdict was disputed, by the "
+            "primary DB's country"), "additionalProperties": {
+            "type": "object", "additionalProperties": {"type": "integer"}}}}},
     "CensusAccepted": {"type": "object", "required": ["rooms"],
                        "properties": {"rooms": {"type": "integer"}}},
     "Impact": {"type": "object", "required": ["rooms", "total"], "properties": {
         "rooms": {"type": "object", "additionalProperties": {
             "type": "object", "additionalProperties": {"type": "integer"}}},
-        "total": {"type": "integer"}}},
+        "total": {"type": "integer"},
+        "disputed": {"type": "object", "description": (
+            "covered participants whose last verdict was disputed; unless geoip.disputed is "
+            "deny they are not in `rooms` and `total`"), "additionalProperties": {
+            "type": "object", "additionalProperties": {"type": "integer"}}},
+        "disputed_total": {"type": "integer"}}},
     "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
     "Ready": {"type": "object", "required": ["ready"], "properties": {
         "ready": {"type": "boolean"}, "store": {"type": "string"},

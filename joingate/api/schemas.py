@@ -50,6 +50,9 @@ class CensusIn(msgspec.Struct):
     # (msgspec's error path does not name dictionary keys).
     rooms: Annotated[dict[str, dict[str, Any]], msgspec.Meta(max_length=100_000)]
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # Of those, the participants whose last verdict was 'disputed' (the witness GeoIP DB
+    # disagreed), by the primary DB's country; same shape and checks as `rooms`.
+    disputed: Annotated[dict[str, dict[str, Any]], msgspec.Meta(max_length=100_000)] = {}
 
 
 class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):

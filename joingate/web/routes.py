@@ -303,6 +303,7 @@ async def _restriction_form(request: web.Request, form: Form, status: int = 200,
     requests = await _runtime(request).store.list_requests()
     return _render(request, "restriction_form.html", status, title="New restriction",
                    form=form, requests=requests, preview=preview,
+                   geoip_disputed=_runtime(request).settings.geoip_disputed,
                    country_names=jurisdictions().country_names)
 
 
@@ -465,7 +466,8 @@ async def census(request: web.Request) -> web.StreamResponse:
     for room in sorted(rooms):
         counts = rooms[room]
         rows.append((room, [counts.get(c, 0) for c in countries], counts.get("", 0),
-                     sum(counts.values())))
+                     sum(counts.values()), sum((view.get("disputed") or {}).get(room, {})
+                                               .values())))
     return _render(request, "census.html", title="Census", rows=rows, countries=countries,
                    updated_at=view.get("updated_at"), sources=view.get("sources") or [],
                    country_names=jurisdictions().country_names)

@@ -13,8 +13,10 @@ return function (ctx)
 	local opts, http, meetings, gate = ctx.options, ctx.http, ctx.meetings, ctx.gate;
 	local muc = ctx.muc;
 
+	-- Participants per meeting and country, and (a subset) those whose last verdict was
+	-- disputed; `disputed` is nil when there are none, so the report leaves it out.
 	local function counts()
-		local rooms = {};
+		local rooms, disputed = {}, nil;
 		for room in muc.live_rooms() do
 			local meeting, kind = meetings.meeting_of(room);
 			if meeting and kind ~= "lobby" and not meetings.is_exempt_room(meeting) then
@@ -22,15 +24,22 @@ return function (ctx)
 				for _, occupant in room:each_occupant() do
 					local real_jid = occupant.jid;
 					if real_jid and not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
-						local country = gate.placed_country(room.jid, real_jid) or "";
+						local country, contested = gate.placed_country(room.jid, real_jid);
+						country = country or "";
 						per_country = per_country or {};
 						per_country[country] = (per_country[country] or 0) + 1;
+						if contested then
+							disputed = disputed or {};
+							local in_room = disputed[meeting] or {};
+							in_room[country] = (in_room[country] or 0) + 1;
+							disputed[meeting] = in_room;
+						end
 					end
 				end
 				rooms[meeting] = per_country;
 			end
 		end
-		return rooms;
+		return rooms, disputed;
 	end
 
 	local function start()
@@ -39,11 +48,11 @@ return function (ctx)
 		local last_taken_empty = true;
 		local runner = async.runner(function ()
 			busy = true;
-			local rooms = counts();
+			local rooms, disputed = counts();
 			local empty = next(rooms) == nil;
 			if reports_empty or not (empty and last_taken_empty) then
-				local answer, err = http.call("POST", "/v1/census", { source = opts.census_source; rooms = rooms },
-					5 + opts.timeout);
+				local answer, err = http.call("POST", "/v1/census",
+					{ source = opts.census_source; rooms = rooms; disputed = disputed }, 5 + opts.timeout);
 				if answer then
 					last_taken_empty = empty;
 				else

@@ -94,7 +94,7 @@ return function (ctx)
 			for i, decision in ipairs(results) do
 				local target = chunk[i];
 				if decision.allow then
-					gate.place(target.room.jid, target.real_jid, decision.country);
+					gate.place(target.room.jid, target.real_jid, decision);
 				else
 					target.decision = decision;
 					to_remove[#to_remove + 1] = target;

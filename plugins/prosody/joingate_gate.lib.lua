@@ -65,14 +65,17 @@ return function (ctx)
 		return decision, err;
 	end
 
-	-- The country the service placed each present participant in ("" = not placed), for the
-	-- census. Keyed by room and real JID; bounded, and entries of people who left age out.
+	-- The country the service placed each present participant in ("" = not placed), and
+	-- whether that verdict was disputed, for the census. Keyed by room and real JID; bounded,
+	-- and entries of people who left age out.
 	local placed = new_cache(20000);
-	local function place(room_jid, real_jid, country)
-		placed:set(room_jid .. " " .. real_jid, country or "");
+	local function place(room_jid, real_jid, decision)
+		placed:set(room_jid .. " " .. real_jid, { decision.country or "", decision.disputed });
 	end
 	local function placed_country(room_jid, real_jid)
-		return placed:get(room_jid .. " " .. real_jid);
+		local found = placed:get(room_jid .. " " .. real_jid);
+		if found then return found[1], found[2]; end
+		return nil, false;
 	end
 
 	local function remove(room, meeting, nick, real_jid, decision, when)
@@ -117,7 +120,7 @@ return function (ctx)
 					for i, decision in ipairs(results) do
 						local item = chunk[i];
 						if decision.allow then
-							place(item.room.jid, item.real_jid, decision.country);
+							place(item.room.jid, item.real_jid, decision);
 						else
 							remove(item.room, item.meeting, item.nick, item.real_jid, decision, " right after joining");
 						end
@@ -168,7 +171,7 @@ return function (ctx)
 		end
 		if decision.allow then
 			measures.allowed();
-			place(room.jid, real_jid, decision.country);
+			place(room.jid, real_jid, decision);
 			module:log("debug", "Join to %s allowed (country %s)", meeting, decision.country or "unknown");
 			return "allow";
 		end

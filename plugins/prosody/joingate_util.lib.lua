@@ -105,8 +105,9 @@ local function is_country(v)
 end
 
 -- Validates one decision object from /v1/authorize (or one batch result).
--- Returns { allow = bool, country = "CN"|nil, restriction = id|nil, message = str|nil }
--- or nil, err. Anything unexpected is an error, so that garbage never counts as "allow".
+-- Returns { allow = bool, country = "CN"|nil, restriction = id|nil, message = str|nil,
+-- disputed = bool } or nil, err (disputed: the service's two GeoIP databases disagreed).
+-- Anything unexpected is an error, so that garbage never counts as "allow".
 function M.parse_decision(obj)
 	if type(obj) ~= "table" then return nil, "decision is not an object"; end
 	local decision = obj.decision;
@@ -130,6 +131,7 @@ function M.parse_decision(obj)
 		country = country and country:upper() or nil;
 		restriction = restriction;
 		message = message;
+		disputed = obj.rule == "disputed";
 	};
 end
 

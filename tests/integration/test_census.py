@@ -30,7 +30,8 @@ def test_census_and_impact_preview(service: JoingateService) -> None:
     draft = {"rooms": ["june4-hk"], "countries": ["CN"], "request": req["id"], "reason": "R"}
     status, impact = service.api("POST", "/v1/restrictions/preview", draft)
     assert status == 200
-    assert impact == {"rooms": {"june4-hk": {"CN": 45}}, "total": 45}
+    assert impact == {"rooms": {"june4-hk": {"CN": 45}}, "total": 45, "disputed": {},
+                      "disputed_total": 0}
     # The preview validates like a create, and writes nothing either way.
     status, refused = service.api("POST", "/v1/restrictions/preview",
                                   {**draft, "countries": ["CN", "HK"]})
@@ -39,7 +40,8 @@ def test_census_and_impact_preview(service: JoingateService) -> None:
     status, everywhere = service.api("POST", "/v1/restrictions/preview", {
         "rooms": ["*"], "countries": ["US"], "mode": "allow-only", "reason": "policy"})
     assert everywhere == {"rooms": {"june4-hk": {"CN": 45, "HK": 25},
-                                    "june4-us": {"CN": 1}}, "total": 71}
+                                    "june4-us": {"CN": 1}}, "total": 71,
+                      "disputed": {}, "disputed_total": 0}
 
     # A new report from a source replaces its previous one.
     report(service, {"source": "shard-1", "rooms": {}})

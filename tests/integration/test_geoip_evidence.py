@@ -43,6 +43,10 @@ def test_witness_disagreement_and_corrections(tmp_path: Path, store_url: str) ->
         on_b = b.authorize("vigil", HK)
         assert (on_b["decision"], on_b["rule"]) == ("deny", "disputed")
         assert a.authorize("vigil", address("DE"))["rule"] == "not-covered"
+        # The census takes disputed counts with the same checks as the rest.
+        status, body = http("POST", f"{a.url}/v1/census", {
+            "rooms": {"vigil": {"HK": 1}}, "disputed": {"vigil": {"ZZ": 1}}}, a.plugin_token)
+        assert status == 400 and body["error"]["field"] == "disputed.vigil.ZZ"
 
         # A correction made with the CLI (another process) reaches both instances.
         made = a.cli("geoip", "correct", "add", "127.0.2.0/24", "HK", "--reason",

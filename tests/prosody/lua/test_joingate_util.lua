@@ -66,6 +66,11 @@ check("deny", d.allow, false);
 check("deny country", d.country, "CN");
 check("deny message", util.refusal_text(d), "No.");
 check("allow", util.parse_decision({ decision = "allow" }).allow, true);
+check("not disputed", util.parse_decision({ decision = "allow" }).disputed, false);
+local contested = util.parse_decision({ decision = "allow", country = "HK", rule = "disputed",
+	witness_country = "CN" });
+check("disputed", contested.disputed, true);
+check("disputed country", contested.country, "HK");
 check("maybe", util.parse_decision({ decision = "maybe" }), nil);
 check("missing", util.parse_decision({}), nil);
 check("not table", util.parse_decision("allow"), nil);
