@@ -106,12 +106,12 @@ def download(source: Source, now: datetime) -> tuple[str, bytes]:
     urls = [_expand(source.url, y, m) for y, m in _months(now)] if dated else [source.url]
     for i, url in enumerate(urls):
         try:
-            return url, _fetch(url, source.auth)
+            return url, _fetch(url, source.auth, source.setting)
         except _NotThere:
             if i == len(urls) - 1:
                 tried = " nor ".join(urls)
-                raise GeoIPError(f"download failed: {tried}: not found (HTTP 404)",
-                                 field=source.setting) from None
+                raise GeoIPError(f"{source.setting}: download failed: {tried}: not found "
+                                 "(HTTP 404)", field=source.setting) from None
     raise AssertionError("unreachable")
 
 
@@ -119,7 +119,7 @@ class _NotThere(Exception):
     pass
 
 
-def _fetch(url: str, auth: tuple[str, str] | None) -> bytes:
+def _fetch(url: str, auth: tuple[str, str] | None, setting: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "joingate-geoip-update"})
     if auth is not None:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
@@ -134,57 +134,61 @@ def _fetch(url: str, auth: tuple[str, str] | None) -> bytes:
             raise _NotThere from None
         hint = " (check the MaxMind account id and licence key)" \
             if exc.code in (401, 403) and auth else ""
-        raise GeoIPError(f"download failed: {url}: HTTP {exc.code}{hint}",
-                         field="url") from None
+        raise GeoIPError(f"{setting}: download failed: {url}: HTTP {exc.code}{hint}",
+                         field=setting) from None
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise GeoIPError(f"download failed: {url}: {reason}", field="url") from None
+        raise GeoIPError(f"{setting}: download failed: {url}: {reason}",
+                         field=setting) from None
     if len(body) > MAX_BYTES:
-        raise GeoIPError(f"download failed: {url}: larger than {MAX_BYTES >> 20} MiB",
-                         field="url")
+        raise GeoIPError(f"{setting}: download failed: {url}: larger than "
+                         f"{MAX_BYTES >> 20} MiB", field=setting)
     return body
 
 
-def unpack(body: bytes, url: str) -> bytes:
+def unpack(body: bytes, url: str, setting: str) -> bytes:
     """The .mmdb inside a download: plain, gzip, or a tar.gz holding one .mmdb."""
     data = body
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
-            raise GeoIPError(f"{url}: not a readable gzip file ({exc})", field="url") from None
+            raise GeoIPError(f"{setting}: {url}: not a readable gzip file ({exc})",
+                             field=setting) from None
         if len(data) > MAX_BYTES:
-            raise GeoIPError(f"{url}: unpacks to more than {MAX_BYTES >> 20} MiB", field="url")
+            raise GeoIPError(f"{setting}: {url}: unpacks to more than {MAX_BYTES >> 20} MiB",
+                             field=setting)
     if len(data) > 262 and data[257:262] == b"ustar":
         try:
             with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                 members = [m for m in archive.getmembers()
                            if m.isfile() and m.name.endswith(".mmdb")]
                 if len(members) != 1:
-                    raise GeoIPError(f"{url}: the archive holds {len(members)} .mmdb files, "
-                                     "expected one", field="url")
+                    raise GeoIPError(f"{setting}: {url}: the archive holds {len(members)} "
+                                     ".mmdb files, expected one", field=setting)
                 extracted = archive.extractfile(members[0])
                 data = extracted.read() if extracted is not None else b""
         except tarfile.TarError as exc:
-            raise GeoIPError(f"{url}: not a readable tar archive ({exc})", field="url") from None
+            raise GeoIPError(f"{setting}: {url}: not a readable tar archive ({exc})",
+                             field=setting) from None
     return data
 
 
-def check_bytes(data: bytes, shown: str, scratch: Path) -> CheckReport:
+def check_bytes(data: bytes, shown: str, scratch: Path, setting: str) -> CheckReport:
     """Check `data` fully (the C reader needs a file: written to `scratch` first)."""
     scratch.write_bytes(data)
-    with open_reader(str(scratch), shown, "url") as reader:
-        return check_database(data, reader, shown, setting="url")
+    with open_reader(str(scratch), shown, setting) as reader:
+        return check_database(data, reader, shown, setting=setting)
 
 
 def update(settings: Settings, url: str | None = None, check_only: bool = False) -> Outcome:
     target = target_path(settings)
     source = source_of(settings, url)
     fetched, body = download(source, datetime.now(UTC))
-    data = unpack(body, fetched)
+    data = unpack(body, fetched, source.setting)
     scratch = target.with_name(f".{target.name}.{os.getpid()}.new")
     try:
-        report = check_bytes(data, f"the download from {fetched}", scratch)
+        report = check_bytes(data, f"the download from {fetched}", scratch, source.setting)
         current = target.is_file() and _digest(target.read_bytes()) == _digest(data)
         if check_only or current:
             return Outcome(target, fetched, report, False, current, None)

@@ -137,10 +137,12 @@ def test_update_installs_a_checked_db_that_the_running_service_uses(
             result = svc.cli("geoip", "update", "--url", files.url + path, check=False)
             assert result.returncode == 1, (path, result.stderr)
             assert words in result.stderr and result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith("joingate: url: "), result.stderr
             _unchanged(svc, before)
         unreachable = svc.cli("geoip", "update", "--url", f"http://127.0.0.1:{free_port()}/x",
                               check=False)
         assert unreachable.returncode == 1 and "download failed" in unreachable.stderr
+        assert unreachable.stderr.startswith("joingate: url: ")
         _unchanged(svc, before)
         checked = svc.cli("geoip", "update", "--url", files.url + "/moved.mmdb.gz",
                           "--check-only")
