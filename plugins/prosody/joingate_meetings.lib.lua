@@ -41,6 +41,7 @@ return function (options)
 	local is_main_domain = options.main_domain_matcher;
 
 	local function is_main_participant(jid)
+		if not options.visitor_node then return false; end -- not a visitor node: one branch per join
 		local _, host = jid_split(jid);
 		return host ~= nil and not prosody.hosts[host] and is_main_domain(host);
 	end

@@ -104,6 +104,7 @@ local bad_jid_globs, bad_room_globs, bad_domains, known_main_domains;
 options.exempt_jid_matcher, bad_jid_globs = util.glob_matcher(exempt_jid_globs);
 options.exempt_room_matcher, bad_room_globs = util.glob_matcher(exempt_room_globs);
 options.main_domain_matcher, bad_domains, known_main_domains = util.domain_matcher(main_domains);
+options.visitor_node = #known_main_domains > 0;
 if #bad_jid_globs > 0 or #bad_room_globs > 0 then
 	module:log("error", "Ignoring invalid entries in joingate_exempt_jids/joingate_exempt_rooms");
 end
@@ -167,7 +168,7 @@ ctx.gate = module:require("joingate_gate")(ctx);
 if options.main_muc then
 	module:log("info", "joingate: rooms on %s count as meetings of %s", module.host, options.main_muc);
 end
-if #known_main_domains > 0 then
+if options.visitor_node then
 	module:log("info", "joingate: visitor node of %s; participants mirrored from there are gated there,"
 		.. " not here", table.concat(known_main_domains, ", "));
 end
