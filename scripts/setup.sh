@@ -27,6 +27,8 @@ if [ $want_test -eq 1 ]; then
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
   # The Debian package starts a system Prosody; the tests run their own.
   $SUDO systemctl disable --now prosody >/dev/null 2>&1 || $SUDO service prosody stop >/dev/null 2>&1 || true
+  # Prosody 13 (Debian 13's package) in a debootstrapped folder, made once per machine.
+  bash scripts/prosody13.sh >/dev/null
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

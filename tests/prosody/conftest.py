@@ -1,28 +1,48 @@
 """Fixtures for the real-Prosody tests of mod_joingate.
 
-Nothing here is skipped: without Debian's prosody package every test in this directory fails
-with a message saying what to install.
+JOINGATE_PROSODY picks the Prosody (tests/prosody/install.py): 0.12, this machine's, or 13 from
+the folder scripts/prosody13.sh makes. The version that really ran is the JUnit test suite's
+property "prosody" (scripts/check_suites.py requires a run on each). Nothing here is skipped:
+without the chosen Prosody every test in this directory fails saying what to install.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.prosody.harness import DISABLED, READY, LuaValue, ProsodyServer
+from tests.prosody.install import ProsodyInstall
 from tests.prosody.xmpp import BoshParticipant, Participant, WebsocketParticipant
 from tests.support.geodb import write_test_mmdb
 from tests.support.service import JoingateService
 
 
+def pytest_report_header() -> str:
+    install = ProsodyInstall.from_env()
+    return f"prosody: {install.name} ({install.root or 'this machine'})"
+
+
+@pytest.fixture(scope="session")
+def prosody_install() -> ProsodyInstall:
+    install = ProsodyInstall.from_env()
+    problem = install.problem()
+    if problem:
+        pytest.fail(f"{problem}: the plugin tests cannot run", pytrace=False)
+    return install
+
+
+@pytest.fixture(scope="session")
+def prosody_version(prosody_install: ProsodyInstall) -> str:
+    return prosody_install.version()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def prosody_installed() -> None:
-    if shutil.which("prosody") is None:
-        pytest.fail("Debian's prosody is not installed (apt-get install prosody lua-check): "
-                    "the plugin tests cannot run", pytrace=False)
+def _record_prosody_version(prosody_version: str,
+                            record_testsuite_property: Callable[[str, object], None]) -> None:
+    record_testsuite_property("prosody", prosody_version)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +60,8 @@ ProsodyFactory = Callable[..., ProsodyServer]
 
 
 @pytest.fixture
-def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
+def make_prosody(tmp_path: Path,
+                 prosody_install: ProsodyInstall) -> Iterator[ProsodyFactory]:
     """make_prosody(url, token, **joingate_options) -> a started Prosody with the plugin."""
     servers: list[ProsodyServer] = []
 
@@ -61,7 +82,7 @@ def make_prosody(tmp_path: Path) -> Iterator[ProsodyFactory]:
                                trusted_proxies=trusted_proxies,
                                ready_text=READY if url is not None else DISABLED,
                                muc_options=muc_options, muc_modules=muc_modules,
-                               jitsi_rooms=jitsi_rooms)
+                               jitsi_rooms=jitsi_rooms, install=prosody_install)
         servers.append(server)
         if start:
             server.start()

@@ -1,7 +1,8 @@
 """A real Prosody (Debian's package) in a temporary directory, with mod_joingate from the checkout.
 
 Each ProsodyServer has its own config file, data directory, log file and ports on 127.0.0.1.
-It is started in the foreground as a child process and stopped by its own PID.
+It is started in the foreground as a child process and stopped by its own PID. Which Prosody
+(0.12 on this machine, or 13 in a chroot folder) is the ProsodyInstall's choice (install.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests.prosody.install import ProsodyInstall
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugins" / "prosody"
@@ -30,8 +33,6 @@ BOT_DOMAIN = "bot.localhost"  # an external component (XEP-0114): its users have
 BOT_SECRET = "bot-secret"
 READY = "joingate gate active"
 DISABLED = "the join gate is DISABLED"
-PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
-PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
 
 LuaValue = str | int | float | bool | Sequence["LuaValue"] | Mapping[str, "LuaValue"] | None
 
@@ -75,7 +76,9 @@ class ProsodyServer:
         jitsi_rooms: bool = False,
         domain: str = DOMAIN,
         s2s_routes: Mapping[str, int] | None = None,
+        install: ProsodyInstall | None = None,
     ) -> None:
+        self.install = install or ProsodyInstall.from_env()
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
@@ -126,15 +129,16 @@ class ProsodyServer:
                        if self.s2s_routes is not None else "")
         muc_modules = lua([*self.muc_modules, *(["joingate"] if self.load_plugin else [])])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
+        path = self.install.path
         return f"""-- written by tests/prosody/harness.py
 daemonize = false
 {run_as_root}
-pidfile = {lua(str(self.workdir / "prosody.pid"))}
-data_path = {lua(str(self.data_dir))}
-plugin_paths = {{ {lua(str(PLUGIN_DIR))}; {lua(str(TEST_MODULE_DIR))} }}
-log = {{ {self.log_level} = {lua(str(self.log_path))} }}
+pidfile = {lua(path(self.workdir / "prosody.pid"))}
+data_path = {lua(path(self.data_dir))}
+plugin_paths = {{ {lua(path(PLUGIN_DIR))}; {lua(path(TEST_MODULE_DIR))} }}
+log = {{ {self.log_level} = {lua(path(self.log_path))} }}
 modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell"{s2s_modules} }}
-admin_socket = {lua(str(self.admin_socket))}
+admin_socket = {lua(path(self.admin_socket))}
 {self._s2s_lines()}
 c2s_ports = {{ {self.c2s_port} }}
 c2s_interfaces = {{ "127.0.0.1" }}
@@ -235,7 +239,8 @@ test_s2s_routes = {lua(self.s2s_routes)}"""
         out = open(self.workdir / "prosody.out", "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(
-                [PROSODY, "--config", str(self.config_path), "-F"],
+                self.install.argv("prosody", "--config", self.install.path(self.config_path),
+                                  "-F"),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
             )
@@ -284,8 +289,9 @@ test_s2s_routes = {lua(self.s2s_routes)}"""
     def shell(self, command: str) -> str:
         """Run one `prosodyctl shell` command against this Prosody (mod_admin_shell)."""
         result = subprocess.run(
-            [PROSODYCTL, "--config", str(self.config_path), "shell", command],
-            capture_output=True, text=True, timeout=30)
+            self.install.argv("prosodyctl", "--config", self.install.path(self.config_path),
+                              "shell", command),
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise AssertionError(f"prosodyctl shell {command!r}: {result.stdout}{result.stderr}")
         return result.stdout

@@ -1,4 +1,5 @@
-"""The plugin's pure helper under Prosody's own interpreter, and luacheck over the plugin."""
+"""The plugin's pure helper under Prosody's own interpreter (the chosen install's), and luacheck
+over the plugin."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.prosody.harness import PLUGIN_DIR
+from tests.prosody.install import ProsodyInstall
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
@@ -15,12 +17,13 @@ HERE = PLUGIN_DIR.parents[1] / "tests" / "prosody" / "lua"
 
 
 @pytest.mark.parametrize("interpreter", ["lua5.4"])
-def test_helper_unit_tests(interpreter: str) -> None:
-    lua = shutil.which(interpreter)
-    if lua is None:
+def test_helper_unit_tests(interpreter: str, prosody_install: ProsodyInstall) -> None:
+    if prosody_install.root is None and shutil.which(interpreter) is None:
         pytest.fail(f"{interpreter} is missing (it comes with Debian's prosody package)")
-    result = subprocess.run([lua, str(HERE / "test_joingate_util.lua"),
-                             str(PLUGIN_DIR / "joingate_util.lib.lua")],
+    path = prosody_install.path
+    result = subprocess.run(prosody_install.argv(interpreter,
+                                                 path(HERE / "test_joingate_util.lua"),
+                                                 path(PLUGIN_DIR / "joingate_util.lib.lua")),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failures" in result.stdout

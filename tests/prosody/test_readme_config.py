@@ -46,7 +46,8 @@ class ConfiguredProsody(ProsodyServer):
         # The README sets plugin_paths itself (a second assignment is a config error).
         base = "\n".join(line for line in base[:base.index("\nVirtualHost ")].splitlines()
                          if not line.startswith("plugin_paths"))
-        return base + "\n" + self.hosts
+        # The plugin's folder as the Prosody under test sees it (Prosody 13 runs in a chroot).
+        return base + "\n" + self.hosts.replace(str(PLUGIN_DIR), self.install.path(PLUGIN_DIR))
 
 
 def debian_config(service: JoingateService) -> str:
