@@ -76,6 +76,9 @@ def make_prosody(tmp_path: Path,
         if token is not None:
             joingate["joingate_token"] = token
         joingate.setdefault("joingate_poll_wait", 2)
+        # On a busy machine the service can take longer than the 0.3 s default to answer;
+        # the tests of the timeout itself (test_fail_modes.py) set theirs.
+        joingate.setdefault("joingate_timeout", 5)
         for key, value in options.items():
             joingate[f"joingate_{key}"] = value
         server = ProsodyServer(tmp_path / f"prosody{len(servers)}", joingate=joingate,

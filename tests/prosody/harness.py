@@ -83,6 +83,8 @@ class ProsodyServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
+        # Prosody indexes <config dir>/certs at start and logs an error when it is missing.
+        (workdir / "certs").mkdir(exist_ok=True)
         self.config_path = workdir / "prosody.cfg.lua"
         self.log_path = workdir / "prosody.log"
         self.c2s_port = free_port()
