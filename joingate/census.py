@@ -22,7 +22,8 @@ from typing import Any
 
 from .errors import Conflict, InvalidInput
 from .jurisdiction import jurisdictions
-from .policy import ALL_MEETINGS, RestrictionDraft, format_time, normalize_room
+from .policy import ALL_MEETINGS, RestrictionDraft, format_time, refuse_bidi
+from .rooms import MAX_NODE_BYTES, join_key
 
 STALE_SECONDS = 600.0
 MAX_PER_ROOM = 100_000
@@ -78,7 +79,12 @@ def clean_counts(rooms: Mapping[str, Mapping[str, Any]], max_rooms: int,
                            "(census.max_rooms)", field=field)
     cleaned: dict[str, dict[str, int]] = {}
     for name, by_country in rooms.items():
-        room = normalize_room(name, f"{field}.{name}", allow_all=False)
+        # The plugin's names, keyed as /v1/authorize keys them (a room node Jitsi never makes
+        # is counted under its own name, never merged into another meeting).
+        if not name or len(name) > MAX_NODE_BYTES:
+            raise InvalidInput(f"{field}.{name[:50]}: a room name of 1 to {MAX_NODE_BYTES} "
+                               "characters", field=f"{field}.{name[:50]}")
+        room = join_key(refuse_bidi(name, f"{field}.{name}"))
         counts = cleaned.get(room, {})
         for code, n in by_country.items():
             country = _country(code, name, field)

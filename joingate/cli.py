@@ -26,7 +26,7 @@ from .corrections import Correction
 from .engine import DisputedVerdict, Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
 from .geo import freshness, open_geoip
-from .policy import Restriction, parse_id, utc_now
+from .policy import Restriction, normalize_room, parse_id, utc_now
 from .store import Store, open_store
 
 T = TypeVar("T")
@@ -167,7 +167,8 @@ def restrict() -> None:
 
 @restrict.command("add")
 @click.option("--room", "rooms", multiple=True, required=True,
-              help="Meeting name (repeat for several; '*' = all meetings, operator policy only).")
+              help="Meeting, as people see its name or as its room node; tenant/room for a "
+                   "Jitsi tenant (repeat for several; '*' = all meetings, operator policy only).")
 @click.option("--country", "countries", multiple=True, required=True,
               help="ISO 3166-1 alpha-2 code (repeat for several).")
 @click.option("--start", "starts_at", help="ISO 8601 with offset; default now.")
@@ -238,7 +239,8 @@ def request() -> None:
 @click.option("--authority", required=True, help="Who sent it.")
 @click.option("--jurisdiction", required=True, help="ISO code of the authority's country.")
 @click.option("--reference", required=True, help="The authority's reference.")
-@click.option("--room", "rooms", multiple=True, required=True, help="Meeting named (repeat).")
+@click.option("--room", "rooms", multiple=True, required=True,
+              help="Meeting named, as people see it or as its room node (repeat).")
 @click.option("--demand", required=True, help="What was demanded, in its words.")
 @click.option("--received", "received_at", help="When it arrived (ISO 8601); default now.")
 @config_option
@@ -293,7 +295,7 @@ def request_list(config: str | None, as_json: bool) -> None:
 # -- check / geoip / audit -----------------------------------------------------------------
 
 @main.command()
-@click.option("--room", required=True)
+@click.option("--room", required=True, help="Meeting, as people see it or as its room node.")
 @click.option("--ip", required=True)
 @config_option
 @json_option
@@ -312,7 +314,8 @@ def check(room: str, ip: str, config: str | None, as_json: bool) -> None:
     now = datetime.now(UTC)
     engine.snapshot = build_snapshot(restrictions, now)
     with _errors():
-        verdict = engine.decide(room.strip().lower(), ip, now.timestamp())
+        verdict = engine.decide(normalize_room(room, "room", allow_all=False), ip,
+                                now.timestamp())
     if as_json:
         _print_json(verdict.as_json())
     else:

@@ -15,20 +15,17 @@ from typing import Any, Literal
 
 from .errors import Conflict, InvalidInput, OutsideJurisdiction, RuleViolation
 from .jurisdiction import JurisdictionTable
+from .rooms import ALL_MEETINGS as ALL_MEETINGS  # re-exported: the shells import it from here
+from .rooms import canonical_room
 
 Mode = Literal["block", "allow-only"]
 MODES: tuple[str, ...] = ("block", "allow-only")
 Outcome = Literal["complied", "partially", "refused"]
 OUTCOMES: tuple[str, ...] = ("complied", "partially", "refused")
-ALL_MEETINGS = "*"
 
 MAX_TEXT = 4000
 MAX_SHORT = 200
 MAX_ROOMS = 1000
-# A meeting name as Prosody sees it (a JID node, after Jitsi lower-cases it), optionally
-# behind one tenant segment: "tenant/room".
-_SEGMENT = r"[^\s\"&'/:<>@\x00-\x1f\x7f]{1,200}"
-_ROOM_RE = re.compile(rf"(?:{_SEGMENT}/)?{_SEGMENT}")
 # Bidirectional embeddings, overrides and isolates: stored text with one of these reorders
 # whatever a page or report prints after it ("Trojan Source"), so no field may hold them.
 _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -91,20 +88,16 @@ def parse_id(text: Any, field_name: str) -> int:
 
 
 def normalize_room(name: Any, field_name: str = "rooms", allow_all: bool = True) -> str:
-    """Lower-cased meeting name; "tenant/room" for Jitsi tenants; "*" for all meetings."""
+    """A meeting's canonical name (see `rooms`), from the name people see or its room node;
+    "*" for all meetings."""
     if not isinstance(name, str):
         raise InvalidInput(f"{field_name}: a meeting name must be a string", field=field_name)
-    refuse_bidi(name, field_name)
-    text = name.strip().lower()
-    if text == ALL_MEETINGS:
+    if name.strip() == ALL_MEETINGS:
         if allow_all:
-            return text
+            return ALL_MEETINGS
         raise InvalidInput(f"{field_name}: name the meetings ('*', all meetings, is only for "
                            "operator policies)", field=field_name)
-    if not _ROOM_RE.fullmatch(text):
-        raise InvalidInput(f"{field_name}: {name!r} is not a meeting name (1-200 characters, no "
-                           "spaces or \" & ' : < > @; one '/' after a tenant)", field=field_name)
-    return text
+    return canonical_room(refuse_bidi(name, field_name), field_name)
 
 
 def normalize_rooms(names: Iterable[Any], field_name: str = "rooms",

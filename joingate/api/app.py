@@ -20,6 +20,7 @@ from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
 from ..policy import parse_id, utc_now
+from ..rooms import join_key
 from ..service import Runtime
 from ..store.base import TokenInfo
 from ..web.routes import add_web_routes, load_report
@@ -90,7 +91,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         body = schemas.decode(await request.read(), _AUTHORIZE)
         rt = request.app[RUNTIME]
         now = time.time()
-        verdict = rt.engine.decide(body.room.lower(), body.ip, now)
+        verdict = rt.engine.decide(join_key(body.room), body.ip, now)
     except Exception as exc:
         return response_for(exc, "authorize")
     rt.engine.count(verdict, now, "allowed" if verdict.decision == "allow" else "refused")
@@ -114,7 +115,7 @@ async def authorize_batch(request: web.Request) -> web.Response:
     results = []
     for i, check in enumerate(body.checks):
         try:
-            verdict = engine.decide(check.room.lower(), check.ip, now)
+            verdict = engine.decide(join_key(check.room), check.ip, now)
         except InvalidInput as exc:
             raise InvalidInput(f"checks[{i}].{exc.message}", field=f"checks[{i}].ip") from None
         results.append(verdict)

@@ -18,6 +18,9 @@ from . import schemas
 _STR_OR_NULL = {"type": ["string", "null"]}
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
+_MEETINGS = {**_STRINGS, "description": (
+    "Canonical meeting names: the Jitsi room node (\"caf%c3%a9%20vigil\" for the meeting people "
+    "see as \"Café Vigil\"), tenant/room for a tenant's meeting, \"*\" for all meetings.")}
 
 _RESPONSES: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -47,12 +50,12 @@ _RESPONSES: dict[str, Any] = {
     "BatchResult": {"type": "object", "required": ["results"], "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}}},
     "Enforcement": {"type": "object", "required": ["epoch", "rooms", "restricted"],
-                    "properties": {"epoch": {"type": "integer"}, "rooms": _STRINGS,
-                                   "restricted": _STRINGS}},
+                    "properties": {"epoch": {"type": "integer"}, "rooms": _MEETINGS,
+                                   "restricted": _MEETINGS}},
     "Restriction": {"type": "object", "required": [
         "id", "rooms", "countries", "mode", "starts_at", "ends_at", "reason", "request", "state",
         "created_at", "created_by"], "properties": {
-        "id": {"type": "integer"}, "rooms": _STRINGS, "countries": _STRINGS,
+        "id": {"type": "integer"}, "rooms": _MEETINGS, "countries": _STRINGS,
         "mode": {"enum": ["block", "allow-only"]}, "starts_at": {"type": "string"},
         "ends_at": _STR_OR_NULL, "reason": {"type": "string"}, "request": _INT_OR_NULL,
         "state": {"enum": ["scheduled", "active", "ended", "revoked"]},
@@ -64,7 +67,7 @@ _RESPONSES: dict[str, Any] = {
         "id", "authority", "jurisdiction", "reference", "rooms", "demand", "received_at",
         "outcome", "note", "restrictions"], "properties": {
         "id": {"type": "integer"}, "authority": {"type": "string"},
-        "jurisdiction": {"type": "string"}, "reference": {"type": "string"}, "rooms": _STRINGS,
+        "jurisdiction": {"type": "string"}, "reference": {"type": "string"}, "rooms": _MEETINGS,
         "demand": {"type": "string"}, "received_at": {"type": "string"},
         "recorded_by": {"type": "string"},
         "outcome": {"enum": ["complied", "partially", "refused", None]}, "note": _STR_OR_NULL,
@@ -126,7 +129,8 @@ _RESPONSES: dict[str, Any] = {
         "refused": {"type": "object", "additionalProperties": {"type": "integer"}},
         "removed": {"type": "object", "additionalProperties": {"type": "integer"}}}},
     "Census": {"type": "object", "required": ["rooms", "sources", "updated_at"], "properties": {
-        "rooms": {"type": "object", "additionalProperties": {
+        "rooms": {"type": "object", "description": "by meeting, as the plugins name them "
+                  "(canonical names), then by country", "additionalProperties": {
             "type": "object", "additionalProperties": {"type": "integer"}}},
         "sources": {"type": "array", "items": {"type": "object"}},
         "updated_at": _STR_OR_NULL,

@@ -14,7 +14,22 @@ import msgspec
 
 from ..errors import InvalidInput
 
-Room = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+Room = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=1023,
+    description="The meeting's canonical name, as the plugin sends it: the room node (Jitsi's "
+                "client made it from the name people see: \"caf%c3%a9%20vigil\"), or "
+                "tenant/room for a tenant's [tenant]room. Taken as it is (ASCII case aside); "
+                "a room node Jitsi never makes is its own meeting, matched only by '*'.")]
+ROOMS_RULE = (
+    "Meetings, each as people see its name (\"Café Vigil\") or as its room node in the meeting "
+    "address (\"caf%c3%a9%20vigil\"); both are one meeting, stored and returned as the node "
+    "(the canonical name). A Jitsi tenant's meeting is tenant/room (\"acme/Café Vigil\") or "
+    "the node [tenant]room. A name of node characters and %XX escapes is read as a node, a name "
+    "without %XX as people see it; refused (400, field rooms): a name mixing %XX with other "
+    "characters (ambiguous), a node Jitsi never makes (\"caf%c3%89\"), XMPP escapes "
+    "(\"tenant\\2froom\"), an apostrophe, spaces at either end, more than one '/', a node "
+    "over 1023 bytes.")
+Meetings = Annotated[list[str], msgspec.Meta(description=ROOMS_RULE)]
 Ip = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
@@ -34,7 +49,8 @@ class BatchIn(msgspec.Struct):
 
 
 class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
-    rooms: list[str]
+    rooms: Annotated[list[str], msgspec.Meta(
+        description=ROOMS_RULE + " \"*\" alone: all meetings (operator policies only).")]
     countries: list[str]
     reason: Text
     starts_at: str | None = None
@@ -48,7 +64,10 @@ class CensusIn(msgspec.Struct):
 
     # Counts are checked by census.clean_counts, which names the meeting and country at fault
     # (msgspec's error path does not name dictionary keys).
-    rooms: Annotated[dict[str, dict[str, Any]], msgspec.Meta(max_length=100_000)]
+    rooms: Annotated[dict[str, dict[str, Any]], msgspec.Meta(
+        max_length=100_000,
+        description="Meetings by canonical name, as the plugin computes it from the room node "
+                    "(a [tenant]room node is also accepted), then counts by country.")]
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     # Of those, the participants whose last verdict was 'disputed' (the witness GeoIP DB
     # disagreed), by the primary DB's country; same shape and checks as `rooms`.
@@ -63,7 +82,7 @@ class RequestIn(msgspec.Struct, forbid_unknown_fields=True):
     authority: Text
     jurisdiction: str
     reference: Text
-    rooms: list[str]
+    rooms: Meetings
     demand: Text
     received_at: str | None = None
 

@@ -11,13 +11,59 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from typing import Any, Protocol
 
 from ..audit import AuditEntry, Checkpoint
 from ..corrections import Correction, CorrectionDraft
-from ..policy import AuthorityRequest, RequestDraft, Restriction, RestrictionDraft, format_time
+from ..errors import InvalidInput
+from ..policy import (
+    AuthorityRequest,
+    RequestDraft,
+    Restriction,
+    RestrictionDraft,
+    format_time,
+    normalize_room,
+)
 
 SCOPES = ("admin", "plugin")
+# The migration migrations/<dialect>/NNNN_room_names.sql (its number may differ between
+# dialects) rewrites the meeting names of every stored restriction and request; SQL cannot
+# percent-encode, so each backend runs `renamed_rooms` over the rows in its transaction.
+ROOM_NAMES_MIGRATION = "room_names"
+ROOM_TABLES = ("restrictions", "requests")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str  # the file name without its number and ".sql"
+    sql: str
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """migrations/<dialect>/NNNN_name.sql, in version order."""
+    folder = resources.files("joingate.store") / "migrations" / dialect
+    found = []
+    for item in folder.iterdir():
+        if item.name.endswith(".sql"):
+            number, name = item.name.removesuffix(".sql").split("_", 1)
+            found.append(Migration(int(number), name, item.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def renamed_rooms(rooms: list[str]) -> list[str]:
+    """Meeting names stored before the room_names migration (the text given, lower-cased: "café",
+    "[acme]vigil", "acme/vigil") → canonical names ("caf%c3%a9", "acme/vigil"). A name that has
+    none (one Jitsi never produces, such as "tenant\\2froom") is kept as it was: the row is
+    kept whole, and the name matches only a room whose node is exactly that."""
+    renamed = []
+    for name in rooms:
+        try:
+            renamed.append(normalize_room(name))
+        except InvalidInput:
+            renamed.append(name)
+    return list(dict.fromkeys(renamed))
 
 
 def hash_token(token: str) -> str:

@@ -14,7 +14,6 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from importlib import resources
 from typing import Any, TypeVar
 
 import asyncpg
@@ -35,9 +34,13 @@ from ..policy import (
     refusal_reason,
 )
 from .base import (
+    ROOM_NAMES_MIGRATION,
+    ROOM_TABLES,
     CountRow,
     TokenInfo,
     correction_details,
+    migrations,
+    renamed_rooms,
     request_details,
     restriction_details,
 )
@@ -48,10 +51,14 @@ WRITE_LOCK = 0x6A6F696E  # "join": one writer at a time, across instances
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("joingate.store") / "migrations" / "postgresql"
-    return sorted((int(f.name.split("_", 1)[0]), f.read_text(encoding="utf-8"))
-                  for f in folder.iterdir() if f.name.endswith(".sql"))
+async def _rename_rooms(conn: asyncpg.Connection) -> None:
+    for table in ROOM_TABLES:
+        for row in await conn.fetch(f"SELECT id, rooms FROM {table}"):
+            old = list(row["rooms"])
+            new = renamed_rooms(old)
+            if new != old:
+                await conn.execute(f"UPDATE {table} SET rooms = $1 WHERE id = $2", new,
+                                   row["id"])
 
 
 class PostgresStore:
@@ -116,10 +123,13 @@ class PostgresStore:
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
         done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, sql in _migrations():
-            if version not in done:
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", version)
+        for step in migrations("postgresql"):
+            if step.version not in done:
+                await conn.execute(step.sql)
+                if step.name == ROOM_NAMES_MIGRATION:
+                    await _rename_rooms(conn)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())",
+                                   step.version)
 
     async def _listen(self) -> None:
         with contextlib.suppress(*_FAILURES):

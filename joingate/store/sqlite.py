@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from typing import Any, TypeVar
 
 from ..audit import AuditEntry, Checkpoint, make_entry
@@ -33,9 +32,13 @@ from ..policy import (
     refusal_reason,
 )
 from .base import (
+    ROOM_NAMES_MIGRATION,
+    ROOM_TABLES,
     CountRow,
     TokenInfo,
     correction_details,
+    migrations,
+    renamed_rooms,
     request_details,
     restriction_details,
 )
@@ -47,13 +50,14 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _migrations(dialect: str) -> list[tuple[int, str]]:
-    folder = resources.files("joingate.store") / "migrations" / dialect
-    found = []
-    for item in folder.iterdir():
-        if item.name.endswith(".sql"):
-            found.append((int(item.name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
-    return sorted(found)
+def _rename_rooms(conn: sqlite3.Connection) -> None:
+    for table in ROOM_TABLES:
+        for row in conn.execute(f"SELECT id, rooms FROM {table}").fetchall():
+            old = json.loads(row["rooms"])
+            new = renamed_rooms(old)
+            if new != old:
+                conn.execute(f"UPDATE {table} SET rooms = ? WHERE id = ?",
+                             (json.dumps(new), row["id"]))
 
 
 class SqliteStore:
@@ -108,14 +112,16 @@ class SqliteStore:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                          "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for version, sql in _migrations("sqlite"):
-                if version in done:
+            for step in migrations("sqlite"):
+                if step.version in done:
                     continue
-                for statement in sql.split(";"):
+                for statement in step.sql.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if step.name == ROOM_NAMES_MIGRATION:
+                    _rename_rooms(conn)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, datetime('now'))",
-                             (version,))
+                             (step.version,))
 
     def _audit(self, conn: sqlite3.Connection, now: datetime, actor: str, action: str,
                subject: str, details: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from ..report import (
     parse_period,
     render_html_fragment,
 )
+from ..rooms import ALL_MEETINGS, readable
 from ..store import Store
 from ..store.base import hash_token
 from .proxy import came_over_tls, client_address
@@ -182,6 +183,11 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s,;]+", text) if w]
 
 
+def _lines(text: str) -> list[str]:
+    """One meeting per line: a meeting's name may hold spaces and commas."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _optional(text: str) -> str | None:
     return text or None
 
@@ -326,7 +332,7 @@ def _restriction_fields(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     values = {name: _text(form, name) for name in RESTRICTION_FIELDS}
     request_text = values["request"]
     fields: dict[str, Any] = {
-        "rooms": _words(values["rooms"]), "countries": _words(values["countries"]),
+        "rooms": _lines(values["rooms"]), "countries": _words(values["countries"]),
         "starts_at": _optional(values["starts_at"]), "ends_at": _optional(values["ends_at"]),
         "mode": values["mode"] or "block", "reason": values["reason"],
         "request": (int(request_text) if _ID_RE.fullmatch(request_text)
@@ -408,7 +414,7 @@ async def request_new(request: web.Request) -> web.StreamResponse:
 async def request_create(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
     values = {name: _text(posted, name) for name in REQUEST_FIELDS}
-    fields = {**values, "rooms": _words(values["rooms"]),
+    fields = {**values, "rooms": _lines(values["rooms"]),
               "received_at": _optional(values["received_at"])}
     form = Form(values=values)
     try:
@@ -531,7 +537,17 @@ def _environment() -> jinja2.Environment:
     env.globals["country_name"] = lambda code: (
         "location unknown" if code in ("", UNKNOWN_COUNTRY)
         else jurisdictions().country_names.get(code, code))
+    env.filters["meeting"] = meeting_label
     return env
+
+
+def meeting_label(name: str) -> str:
+    """A meeting for people: the name they see, and the exact (canonical) name beside it when
+    the two differ ("café vigil (caf%c3%a9%20vigil)")."""
+    if name == ALL_MEETINGS:
+        return "all meetings"
+    seen = readable(name)
+    return name if seen == name else f"{seen} ({name})"
 
 
 async def admin_redirect(request: web.Request) -> web.StreamResponse:

@@ -9,27 +9,19 @@ local M = {};
 local FAIL_MODES = { open = true, closed = true, restricted = true };
 M.FAIL_MODES = FAIL_MODES;
 
--- XEP-0106 escapes a Jitsi room node may carry (util.jid.unescape does the same in Prosody;
--- it is repeated here to keep this file free of Prosody requires).
-local unescapes = {
-	["\\20"] = " ", ["\\22"] = "\"", ["\\26"] = "&", ["\\27"] = "'", ["\\2f"] = "/",
-	["\\3a"] = ":", ["\\3c"] = "<", ["\\3e"] = ">", ["\\40"] = "@", ["\\5c"] = "\\",
-};
-
-local function unescape_node(node)
-	return (node:gsub("\\%x%x", function (esc)
-		return unescapes[esc:lower()] or esc;
-	end));
-end
-
--- The meeting name the joingate service knows for a MUC room JID: the node, unescaped and
--- lower-cased; a Jitsi tenant room "[tenant]room" becomes "tenant/room".
+-- The meeting name the joingate service knows for a MUC room JID (its canonical name): the room
+-- node as Prosody keys the room, with Jitsi's tenant form "[tenant]room" (mod_muc_domain_mapper)
+-- written "tenant/room". Jitsi's client already percent-encodes and lower-cases the node
+-- ("Café Vigil" -> "caf%c3%a9%20vigil"), so nothing is decoded here: two different nodes are
+-- always two different names ("tenant\2froom" stays as it is, another room than "[tenant]room").
+-- The service computes the same name from the name people see (joingate/rooms.py).
+-- Lower-casing is ASCII only and changes nothing in a node Prosody has prepared.
 -- Returns nil for a JID without a node (the component itself).
 function M.room_name(room_jid)
 	if type(room_jid) ~= "string" then return nil; end
 	local node = room_jid:match("^([^@/]+)@");
 	if not node then return nil; end
-	node = unescape_node(node):lower();
+	node = node:lower();
 	local tenant, room = node:match("^%[([^%]]+)%](.+)$");
 	if tenant then
 		return tenant .. "/" .. room;

@@ -81,7 +81,7 @@ NOW = datetime(2036, 6, 4, 12, 0, tzinfo=UTC)
 def _rooms() -> st.SearchStrategy[list[str]]:
     return st.one_of(st.lists(st.sampled_from(ROOMS), min_size=1, max_size=3),
                      st.lists(st.sampled_from(ROOMS), min_size=1, max_size=2),
-                     st.sampled_from([["*"], ["*", "vigil"], [], ["a b"]]))
+                     st.sampled_from([["*"], ["*", "vigil"], [], ["a/b/c"]]))
 
 
 def _countries() -> st.SearchStrategy[list[str]]:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from joingate import actions
 from joingate.audit import verify
 from joingate.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from joingate.policy import Restriction, RestrictionDraft
+from joingate.policy import RequestDraft, Restriction, RestrictionDraft
 from joingate.store import Store, open_store
-from joingate.store.base import CountRow, hash_token
+from joingate.store.base import ROOM_NAMES_MIGRATION, CountRow, hash_token, migrations
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -261,3 +263,56 @@ async def test_disputed_decisions_are_counted(store: Store) -> None:
     await store.add_counts([CountRow("2026-06-04", 1, "HK", "disputed", 3)])
     await store.add_counts([CountRow("2026-06-04", 1, "HK", "disputed", 2)])
     assert await store.counts(None, None) == [CountRow("2026-06-04", 1, "HK", "disputed", 5)]
+
+
+async def _forget_migration(url: str, version: int) -> None:
+    """Make the database look as a version before `version` left it (the rows stay)."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("DELETE FROM schema_migrations WHERE version = ?", (version,))
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DELETE FROM schema_migrations WHERE version = $1", version)
+    finally:
+        await conn.close()
+
+
+async def test_the_room_names_migration_makes_stored_names_canonical(store_url: str) -> None:
+    """Rows written before the room_names migration hold the names as typed ("café",
+    "[acme]vigil"); the migration rewrites them to canonical names, keeps every row (and a name
+    that has no canonical form as it was), and leaves the audit log verifiable."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = open_store(store_url)
+    await old.open()
+    req = await old.create_request(RequestDraft(
+        authority="MPS", jurisdiction="CN", reference="R", demand="d", received_at=now,
+        rooms=("café vigil", "[acme]vigil", "june4")), "t", now)
+    tied = await old.create_restriction(RestrictionDraft(
+        rooms=("café vigil", "[acme]vigil"), countries=("CN",), starts_at=now, ends_at=None,
+        reason="R", request=req.id, mode="block"), "t", now)
+    odd = await old.create_restriction(RestrictionDraft(
+        rooms=("tenant\\2froom", "caf%c3%a9", "café"), countries=("CN",), starts_at=now,
+        ends_at=None, reason="p", request=None, mode="block"), "t", now)
+    policy = await old.create_restriction(RestrictionDraft(
+        rooms=("*",), countries=("US",), starts_at=now, ends_at=None, reason="p", request=None,
+        mode="allow-only"), "t", now)
+    audit_before = await old.audit_entries()
+    await old.close()
+    dialect = "sqlite" if store_url.startswith("sqlite:") else "postgresql"
+    [step] = [m for m in migrations(dialect) if m.name == ROOM_NAMES_MIGRATION]
+    await _forget_migration(store_url, step.version)
+
+    new = open_store(store_url)
+    await new.open()
+    try:
+        assert (await new.get_request(req.id)).rooms == (
+            "caf%c3%a9%20vigil", "acme/vigil", "june4")
+        assert (await new.get_restriction(tied.id)).rooms == ("caf%c3%a9%20vigil", "acme/vigil")
+        assert (await new.get_restriction(odd.id)).rooms == ("tenant\\2froom", "caf%c3%a9")
+        assert (await new.get_restriction(policy.id)).rooms == ("*",)
+        assert [r.id for r in await new.list_restrictions()] == [tied.id, odd.id, policy.id]
+        entries = await new.audit_entries()
+        assert entries == audit_before and verify(entries) is None
+    finally:
+        await new.close()

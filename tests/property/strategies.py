@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import string
+import unicodedata
 
 from hypothesis import strategies as st
 
@@ -177,38 +178,91 @@ country_like = st.one_of(
 
 # -- meeting names --------------------------------------------------------------------------
 
-# Names every version of the rules must accept: ASCII letters, digits and "-_.~", and letters
-# (CJK, Cyrillic) that lower-case and normalise to themselves or their own lower case.
-_ROOM_ALPHABET = (string.ascii_letters + string.digits + "-_.~"
-                  + "".join(map(chr, range(0x4E00, 0x4E40)))
-                  + "".join(map(chr, range(0x410, 0x450))))
-valid_room_segment = st.text(alphabet=_ROOM_ALPHABET, min_size=1, max_size=20)
-valid_room = st.one_of(valid_room_segment,
-                       st.tuples(valid_room_segment, valid_room_segment).map("/".join))
-# What no meeting name may hold (the name is a JID node, or goes into one).
-ROOM_FORBIDDEN = "\"&'<>@: \t\n\x00\x7f"
+# Jitsi's client (getBackendSafeRoomName) written out character by character, independently of
+# joingate.rooms: NFKC, lower-case, then the UTF-8 bytes of every character encodeURIComponent
+# escapes as %xx (lower-case hex).
+_NODE_CHARS = set(string.ascii_lowercase + string.digits + "-_.!~*'()")
+
+
+def jitsi_node_oracle(seen: str) -> str:
+    return "".join(ch if ch in _NODE_CHARS else "".join(f"%{b:02x}" for b in ch.encode())
+                   for ch in unicodedata.normalize("NFKC", seen).lower())
+
+
+def _could_be_a_meeting(seen: str) -> bool:
+    """Prosody refuses an apostrophe in an address; a node is at most 1023 bytes."""
+    node = jitsi_node_oracle(seen)
+    return "'" not in node and len(node) <= 1023
+
+
+# Names as people see them that a Jitsi meeting may have: any text (any script, spaces inside,
+# punctuation) but "%", "/" and "\\" (each has a rule of its own) and bidirectional controls
+# (refused in every stored text), not starting with "[" (a tenant's node), no spaces at either
+# end.
+_BIDI = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+seen_name = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="%/\\" + _BIDI),
+    min_size=1, max_size=20).filter(
+    lambda s: s == s.strip() and not s.startswith("[") and _could_be_a_meeting(s))
+tenant = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
+
+
+@st.composite
+def meeting_name(draw: st.DrawFn) -> tuple[str, str]:
+    """(a name of a Jitsi meeting in one of the forms an operator may type, its canonical
+    name): as people see it, as its node (in any ASCII case), behind a tenant as tenant/room
+    or as the node [tenant]room."""
+    seen = draw(seen_name)
+    node = jitsi_node_oracle(seen)
+    room = draw(st.sampled_from([seen, node, node.upper()]))
+    form = draw(st.sampled_from(["plain", "tenant/", "[tenant]"]))
+    if form == "plain":
+        return room, node
+    t = draw(tenant)
+    if form == "[tenant]":
+        room = draw(st.sampled_from([node, node.upper()]))
+    if len(node) + len(t) + 2 > 1023:
+        return room, node
+    name = f"{t}/{room}" if form == "tenant/" else f"[{t}]{room}"
+    return name, f"{t.lower()}/{node}"
 
 
 @st.composite
 def invalid_room(draw: st.DrawFn) -> object:
-    """A value no version of the rules may accept as a meeting name."""
-    kind = draw(st.sampled_from(["forbidden", "slashes", "long", "empty", "blank", "type",
-                                 "empty-part"]))
-    name = draw(valid_room_segment)
-    if kind == "forbidden":  # inside the name: spaces around it are stripped
-        name += draw(valid_room_segment)
-        i = draw(st.integers(1, len(name) - 1))
-        return name[:i] + draw(st.sampled_from(ROOM_FORBIDDEN)) + name[i:]
+    """A value no Jitsi meeting is named by, or that names none unambiguously."""
+    kind = draw(st.sampled_from([
+        "ambiguous", "escaped-unreserved", "not-utf8", "upper-letter-escape", "xmpp-escape",
+        "apostrophe", "slashes", "long", "empty", "blank", "padded", "empty-part", "tenant",
+        "bracket-seen", "type"]))
+    name = draw(seen_name)
+    if kind == "ambiguous":  # a %XX escape beside a character a node never holds
+        return name + " " + draw(st.sampled_from(["%20", "%25", "%C3%A9", "%2f"])) + name
+    if kind == "escaped-unreserved":  # Jitsi's client never escapes these
+        return jitsi_node_oracle(name) + draw(st.sampled_from(["%61", "%2D", "%7e", "%30"]))
+    if kind == "not-utf8":
+        return jitsi_node_oracle(name) + draw(st.sampled_from(["%ff", "%c3", "%80%80"]))
+    if kind == "upper-letter-escape":  # Jitsi lower-cases before it encodes: É is é
+        return draw(st.sampled_from(["caf%c3%89", "%d0%96", "%ce%a3"]))
+    if kind == "xmpp-escape":
+        return name + draw(st.sampled_from(["\\2f", "\\20", "\\40", "\\5C"])) + name
+    if kind == "apostrophe":
+        return name + draw(st.sampled_from(["'", "\uff07", "%27"])) + name
     if kind == "slashes":
-        return "/".join(draw(st.lists(valid_room_segment, min_size=3, max_size=4)))
+        return "/".join(draw(st.lists(seen_name, min_size=3, max_size=4)))
     if kind == "long":
-        return name + "a" * 200
+        return name + "a" * 1024
     if kind == "empty":
         return ""
     if kind == "blank":
         return draw(st.text(alphabet=ASCII_SPACE, min_size=1, max_size=3))
+    if kind == "padded":
+        return draw(st.text(alphabet=ASCII_SPACE, min_size=1, max_size=2)) + name
     if kind == "empty-part":
         return draw(st.sampled_from([name + "/", "/" + name, "/"]))
+    if kind == "tenant":  # a tenant is one ASCII DNS label
+        return draw(st.sampled_from(["ten.ant", "café", "a b", "x" * 64])) + "/" + name
+    if kind == "bracket-seen":  # [tenant] then a room that is not a node
+        return "[acme]" + name + " " + name
     return draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
                           st.binary(max_size=8), st.lists(st.text(max_size=3), max_size=2)))
 

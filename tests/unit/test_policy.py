@@ -143,29 +143,29 @@ def test_format_time() -> None:
 
 @pytest.mark.parametrize(("name", "expected"), [
     ("June4", "june4"),
-    ("  Vigil-2020 ", "vigil-2020"),
     ("tenant/Room", "tenant/room"),
     ("ACME/june4", "acme/june4"),
+    ("[acme]june4", "acme/june4"),
     ("*", "*"),
-    ("room.with.dots_and-dashes", "room.with.dots_and-dashes"),
-    ("会议", "会议"),
-    ("r" * 200, "r" * 200),
-    ("t" * 200 + "/" + "r" * 200, "t" * 200 + "/" + "r" * 200),
+    (" * ", "*"),
+    ("Café Vigil", "caf%c3%a9%20vigil"),
+    ("caf%c3%a9%20vigil", "caf%c3%a9%20vigil"),
+    ("会议", "%e4%bc%9a%e8%ae%ae"),
 ])
 def test_normalize_room_accepts(name: str, expected: str) -> None:
     assert normalize_room(name) == expected
 
 
 @pytest.mark.parametrize("name", [
-    "", "   ", "a/b/c", "/room", "tenant/", "two words", "a@b", "a:b", "a<b", "a>b", "a&b",
-    "a'b", 'a"b', "a\x00b", "a\tb", "r" * 201, "t" * 201 + "/room", None, 5, ["room"],
+    "", "   ", "  Vigil ", "a/b/c", "/room", "tenant/", "a'b", "tenant\\2froom", "50%25 off",
+    "caf%c3%89", "r" * 1024, None, 5, ["room"],
 ])
 def test_normalize_room_refuses(name: Any) -> None:
     refused(InvalidInput, "rooms", normalize_room, name)
 
 
 def test_normalize_room_uses_the_given_field_name() -> None:
-    refused(InvalidInput, "room", normalize_room, "a b", "room")
+    refused(InvalidInput, "room", normalize_room, "a/b/c", "room")
 
 
 def test_star_is_refused_where_all_meetings_is_not_allowed() -> None:
@@ -175,9 +175,10 @@ def test_star_is_refused_where_all_meetings_is_not_allowed() -> None:
     refused(InvalidInput, "rooms", normalize_rooms, ["*"], allow_all=False)
 
 
-def test_normalize_rooms_lowercases_and_deduplicates_in_order() -> None:
-    assert normalize_rooms(["Vigil", "june4", "VIGIL", " June4 ", "acme/Vigil"]) == (
-        "vigil", "june4", "acme/vigil")
+def test_normalize_rooms_canonicalises_and_deduplicates_in_order() -> None:
+    assert normalize_rooms(["Vigil", "june4", "VIGIL", "Café Vigil", "acme/Vigil",
+                            "caf%c3%a9%20vigil", "[acme]vigil"]) == (
+        "vigil", "june4", "caf%c3%a9%20vigil", "acme/vigil")
 
 
 def test_normalize_rooms_takes_a_single_string() -> None:
@@ -270,7 +271,7 @@ def test_window_may_start_in_the_past_if_it_ends_in_the_future() -> None:
 
 @pytest.mark.parametrize(("overrides", "field"), [
     ({"rooms": []}, "rooms"),
-    ({"rooms": ["a b"]}, "rooms"),
+    ({"rooms": ["a/b/c"]}, "rooms"),
     ({"rooms": ["a/b/c"]}, "rooms"),
     ({"rooms": ["*", "june4"]}, "rooms"),
     ({"countries": []}, "countries"),
@@ -517,6 +518,12 @@ def test_bidirectional_controls_are_refused_naming_the_field(code: int) -> None:
     refused(InvalidInput, "rooms", build_request, authority="A", jurisdiction="CN",
             reference="R", rooms=[f"{char}june4"], demand="d", received_at=None, now=NOW,
             table=TABLE)
+
+
+def test_a_room_node_carrying_a_bidirectional_control_stays_escaped() -> None:
+    # The node form holds no control character (it is ASCII), and Jitsi's client makes it for
+    # a meeting named with one: it names that meeting; pages show it escaped (test_rooms.py).
+    assert normalize_room("june4%e2%80%ae") == "june4%e2%80%ae"
 
 
 def test_other_direction_marks_and_rtl_text_are_kept() -> None:

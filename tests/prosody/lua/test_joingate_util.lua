@@ -11,16 +11,29 @@ local function check(name, got, want)
 	end
 end
 
--- room names
+-- room names: the canonical name is the node (Jitsi's client percent-encodes it already), with
+-- "[tenant]room" written "tenant/room"; nothing is unescaped, so distinct nodes stay distinct.
 check("plain", util.room_name("june4@conference.example"), "june4");
 check("lower", util.room_name("June4@conference.example"), "june4");
+check("full jid", util.room_name("june4@conference.example/nick"), "june4");
+check("jitsi node", util.room_name("caf%c3%a9%20vigil@conference.example"), "caf%c3%a9%20vigil");
+check("jitsi node hex lower", util.room_name("CAF%C3%A9@conference.example"), "caf%c3%a9");
+check("upper-case letter node", util.room_name("caf%c3%89@conference.example"), "caf%c3%89");
+check("space node", util.room_name("my%20meeting@conference.example"), "my%20meeting");
 check("tenant", util.room_name("[acme]june4@conference.example"), "acme/june4");
 check("tenant lower", util.room_name("[ACME]Room@conference.example"), "acme/room");
-check("escaped", util.room_name("my\\20room@conference.example"), "my room");
-check("escaped at", util.room_name("a\\40b@conference.example"), "a@b");
+check("tenant jitsi node", util.room_name("[acme]caf%c3%a9%20vigil@c.example"), "acme/caf%c3%a9%20vigil");
+check("xmpp escape kept", util.room_name("tenant\\2froom1@conference.example"), "tenant\\2froom1");
+check("xmpp escape is not the tenant", util.room_name("tenant\\2froom1@c.example")
+	~= util.room_name("[tenant]room1@c.example"), true);
+check("escaped space kept", util.room_name("my\\20room@conference.example"), "my\\20room");
+check("raw utf-8 kept", util.room_name("caf\195\169@conference.example"), "caf\195\169");
+check("raw utf-8 is not the jitsi node", util.room_name("caf\195\169@c.example")
+	~= util.room_name("caf%c3%a9@c.example"), true);
 check("no node", util.room_name("conference.example"), nil);
 check("not string", util.room_name(nil), nil);
 check("brackets only", util.room_name("[]x@c.example"), "[]x");
+check("bracket tenant only", util.room_name("[acme]@c.example"), "[acme]");
 
 -- globs
 local m = util.glob_matcher({ "focus@auth.*", "*@recorder.*", "__jicofo-health-check*" });
