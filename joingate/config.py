@@ -53,9 +53,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "max_connections", 4096,
             "open HTTP connections at most (and at least 192 under the open-file limit); when "
             "full, idle ones are closed first", minimum=1),
-    Setting("server", "header_timeout", 10.0,
-            "seconds a client has to send a whole request head, from its first byte (from "
-            "connecting, for the first request)", minimum=0.1),
+    Setting("server", "receive_timeout", 10.0,
+            "seconds a client has to send a whole request, head and body, from its first "
+            "byte (from connecting, for the first request)", minimum=0.1),
     Setting("server", "keepalive_timeout", 75.0,
             "seconds a connection may stay idle between requests", minimum=0.1),
     Setting("store", "url", "sqlite:///joingate.db",
@@ -144,7 +144,7 @@ class Settings:
     server_enforcement_max_wait: float
     server_trusted_proxies: str
     server_max_connections: int
-    server_header_timeout: float
+    server_receive_timeout: float
     server_keepalive_timeout: float
     store_url: str
     store_poll_interval: float

@@ -93,7 +93,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         now = time.time()
         verdict = rt.engine.decide(join_key(body.room), body.ip, now)
     except Exception as exc:
-        return response_for(exc, "authorize")
+        return response_for(exc, "authorize", request)
     rt.engine.count(verdict, now, "allowed" if verdict.decision == "allow" else "refused")
     response = web.Response(body=_verdict_body(verdict), headers=JSON_HEADERS)
     rt.latency.observe(time.perf_counter() - started)

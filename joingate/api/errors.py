@@ -35,17 +35,21 @@ def json_errors(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except Exception as exc:
-            return response_for(exc, name)
+            return response_for(exc, name, request)
     wrapped.__name__ = name
     return wrapped
 
 
-def response_for(exc: Exception, route: str) -> web.Response:
+def response_for(exc: Exception, route: str, request: web.Request) -> web.Response:
     """The JSON error response for any exception a handler raised."""
     if isinstance(exc, JoingateError):
         return error_response(exc.http_status, exc.code, exc.message, exc.field)
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return http_error(exc.status, exc.reason)
+    if request.transport is None or request.transport.is_closing():
+        # The client went away mid-request (reading its body, say): nobody reads this, and
+        # a flood of such clients must not fill the log with tracebacks.
+        return error_response(400, "disconnected", "the connection was lost", None)
     # Log the route only: bodies carry participant addresses.
     log.error("unhandled error on %s", route, exc_info=exc)
     return error_response(500, "internal", "internal error", None)

@@ -8,16 +8,19 @@ accepting for a second, and the plugin's joins wait with everybody else. So, her
 - at most `server.max_connections` connections are open, and never more than the open-file
   limit minus `2 * BACKLOG + FD_RESERVE` (192). When full, an idle connection makes
   room: first one kept alive between requests (its client simply reconnects), then one that
-  has not finished sending a request head, oldest first (looking at `ROOM_SCAN` at most). A
-  request in progress — a plugin's enforcement long-poll included — is never closed for
-  room. Only when every connection is busy is the new one answered 503 and closed;
-- a request head must be complete within `server.header_timeout` of its first byte (of the
-  connection's opening, for its first request);
+  has not finished sending its request, head or body, oldest first (looking at `ROOM_SCAN`
+  at most). A request that has fully arrived — a plugin's enforcement long-poll included —
+  is never closed for room. Only when every connection is busy is the new one answered 503
+  and closed;
+- a request, head and body, must have arrived within `server.receive_timeout` of its first
+  byte (of the connection's opening, for its first request);
+- a client that goes away in the middle of a request is not logged as an error;
 - a connection idle between requests closes after `server.keepalive_timeout` (aiohttp's own);
 - asyncio's report of a failed accept() is logged once a minute at most, with a count.
 
 aiohttp's RequestHandler says whether a request is in progress only through private
-attributes; `_Connection.busy` and `_Connection.requests` are the only places reading them.
+attributes; `_Connection.busy`, `.body_pending` and `.requests` are the only places reading
+them.
 """
 
 from __future__ import annotations
@@ -77,8 +80,18 @@ class _Connection(asyncio.Protocol):
 
     # -- aiohttp's handler state (private attributes; see the module docstring) -----------
     def busy(self) -> bool:
+        """A whole request, head and body, is in the service's hands (a long-poll too)."""
         handler: Any = self.handler
-        return bool(handler._request_in_progress or handler._messages)
+        if handler._messages:
+            return True
+        if not handler._request_in_progress:
+            return False
+        request = handler._current_request
+        return request is None or bool(request.content.is_eof())
+
+    def body_pending(self) -> bool:
+        handler: Any = self.handler
+        return bool(handler._request_in_progress) and not self.busy()
 
     def requests(self) -> int:
         return int(self.handler._request_count)
@@ -87,6 +100,10 @@ class _Connection(asyncio.Protocol):
     def head_pending(self) -> bool:
         """Part of a request head (or nothing yet, on a new connection) has arrived."""
         return self.head_since is not None and self.requests() == self.head_count
+
+    def receiving(self) -> bool:
+        """A request is still arriving: its head, or the body of one being handled."""
+        return self.head_pending() or self.body_pending()
 
     def close(self) -> None:
         self.guard.forget(self)
@@ -99,7 +116,7 @@ class _Connection(asyncio.Protocol):
         self.handler.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if not self.head_pending() and not self.busy():
+        if not self.receiving() and not self.busy():  # idle until now: a request begins
             self.head_since, self.head_count = self.guard.now(), self.requests()
         self.handler.data_received(data)
 
@@ -129,13 +146,13 @@ class _Busy(asyncio.Protocol):
 class ConnectionGuard:
     """Keeps the open connections under `limit` and closes slow request heads."""
 
-    def __init__(self, limit: int, header_timeout: float) -> None:
+    def __init__(self, limit: int, receive_timeout: float) -> None:
         self.limit = limit
-        self.header_timeout = header_timeout
+        self.receive_timeout = receive_timeout
         self._open: dict[_Connection, None] = {}  # in the order they opened
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.dropped = {"idle": 0, "slow_head": 0, "busy": 0}
+        self.dropped = {"idle": 0, "slow": 0, "busy": 0}
         self._reported = dict(self.dropped)
 
     def now(self) -> float:
@@ -166,7 +183,7 @@ class ConnectionGuard:
         for conn in self._open:
             if conn.transport is None or conn.busy():  # not even connected yet, or busy
                 continue
-            if not conn.head_pending():  # kept alive between requests: the cheapest
+            if not conn.receiving():  # kept alive between requests: the cheapest
                 victim = conn
                 break
             if victim is None:
@@ -196,22 +213,29 @@ class ConnectionGuard:
     async def _sweep(self) -> None:
         last_report = self.now()
         while True:
-            await asyncio.sleep(min(1.0, self.header_timeout / 4))
+            await asyncio.sleep(min(1.0, self.receive_timeout / 4))
             now = self.now()
-            deadline = now - self.header_timeout
-            for conn in [c for c in self._open if c.head_pending() and not c.busy()
-                         and c.head_since is not None and c.head_since < deadline]:
+            deadline = now - self.receive_timeout
+            for conn in [c for c in self._open if c.head_since is not None
+                         and c.head_since < deadline and c.receiving()]:
                 conn.close()
-                self.dropped["slow_head"] += 1
+                self.dropped["slow"] += 1
             if now - last_report >= REPORT_INTERVAL and self.dropped != self._reported:
                 last_report = now
                 diff = {k: v - self._reported[k] for k, v in self.dropped.items()}
                 self._reported = dict(self.dropped)
                 log.warning("connections: %d open of at most %d; in the last minute closed "
-                            "%d idle for room, %d with a request head unfinished after %g s, "
+                            "%d idle for room, %d with a request unfinished after %g s, "
                             "answered %d with 503 (all busy)", len(self._open), self.limit,
-                            diff["idle"], diff["slow_head"], self.header_timeout,
+                            diff["idle"], diff["slow"], self.receive_timeout,
                             diff["busy"])
+
+
+def _not_a_client_gone(record: logging.LogRecord) -> bool:
+    """aiohttp logs a traceback when a handler fails because its client went away (reading
+    a body, say): one per connection a flood drops. Not an error of the service."""
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionResetError)
+                and record.getMessage().startswith("Error handling request"))
 
 
 class AcceptErrorLog:
@@ -279,8 +303,9 @@ def serve(app: web.Application, settings: Settings) -> None:
     """Run `app` until SIGINT or SIGTERM (what `joingate serve` does)."""
     open_files = raise_open_file_limit()
     guard = ConnectionGuard(connection_limit(settings.server_max_connections, open_files),
-                            settings.server_header_timeout)
+                            settings.server_receive_timeout)
     log.info("at most %d connections (open-file limit %d)", guard.limit, open_files)
+    logging.getLogger("aiohttp.server").addFilter(_not_a_client_gone)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.set_exception_handler(AcceptErrorLog())
