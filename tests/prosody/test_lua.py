@@ -49,9 +49,10 @@ def test_luacheck_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _plugin_names(jids: list[str]) -> list[str]:
-    result = subprocess.run(["lua5.4", str(HERE / "room_names.lua"),
-                             str(PLUGIN_DIR / "joingate_util.lib.lua")],
+def _plugin_names(install: ProsodyInstall, jids: list[str]) -> list[str]:
+    """The plugin's name for each room JID, by the chosen install's Lua."""
+    result = subprocess.run(install.argv("lua5.4", install.path(HERE / "room_names.lua"),
+                                         install.path(PLUGIN_DIR / "joingate_util.lib.lua")),
                             input="".join(j + "\n" for j in jids).encode(),
                             capture_output=True, timeout=60, check=True)
     return result.stdout.decode().split("\n")[:-1]
@@ -67,8 +68,8 @@ _tenant = st.one_of(st.none(), st.from_regex(r"[a-z0-9_-]{1,12}", fullmatch=True
 @given(st.lists(st.tuples(_tenant, _seen), min_size=1, max_size=50))
 @example([(None, "Café Vigil"), ("acme", "Café Vigil"), (None, "my meeting"),
           ("tenant", "room1"), (None, "CAFÉ")])
-def test_the_plugin_computes_the_services_canonical_name(names: list[tuple[str | None,
-                                                                            str]]) -> None:
+def test_the_plugin_computes_the_services_canonical_name(
+        prosody_install: ProsodyInstall, names: list[tuple[str | None, str]]) -> None:
     """For the node Jitsi's client makes from a name people see (behind a tenant or not), the
     plugin's name for the room is byte for byte the service's canonical name of that name."""
     cases = []
@@ -80,7 +81,8 @@ def test_the_plugin_computes_the_services_canonical_name(names: list[tuple[str |
         node = jitsi_node(seen)
         cases.append((f"{node if tenant is None else f'[{tenant}]{node}'}@conference.example",
                       expected))
-    assert _plugin_names([jid for jid, _ in cases]) == [want for _, want in cases]
+    assert _plugin_names(prosody_install, [jid for jid, _ in cases]) == [
+        want for _, want in cases]
 
 
 _node = st.text(alphabet=st.characters(exclude_characters="@/\n\r", exclude_categories=["Cs"]),
@@ -90,9 +92,10 @@ _node = st.text(alphabet=st.characters(exclude_characters="@/\n\r", exclude_cate
 @settings(max_examples=20, deadline=None, derandomize=True, database=None)
 @given(st.lists(_node, min_size=1, max_size=50, unique_by=str.lower))
 @example(["[tenant]room1", "tenant\\2froom1", "caf%c3%a9", "café", "[acme]x", "%5bacme%5dx"])
-def test_the_plugin_and_the_service_key_any_node_alike_and_apart(nodes: list[str]) -> None:
+def test_the_plugin_and_the_service_key_any_node_alike_and_apart(
+        prosody_install: ProsodyInstall, nodes: list[str]) -> None:
     """Any Prosody room node, even one Jitsi's client never makes: the plugin's name is
     /v1/authorize's key for it, and two different nodes never get one name."""
-    names = _plugin_names([f"{n}@conference.example" for n in nodes])
+    names = _plugin_names(prosody_install, [f"{n}@conference.example" for n in nodes])
     assert names == [join_key(n) for n in nodes]
     assert len(set(names)) == len(nodes)
