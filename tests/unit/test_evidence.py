@@ -168,3 +168,21 @@ def test_a_witness_that_fails_the_check_stops_the_opening(tmp_path: Path) -> Non
     with pytest.raises(GeoIPError) as missing:
         open_geoip(str(primary), witness=str(tmp_path / "absent.mmdb"))
     assert missing.value.field == "geoip.witness"
+
+
+def test_a_replaced_witness_is_checked_before_it_is_used(tmp_path: Path) -> None:
+    from tests.support.geodb import damage_data_section
+
+    primary = write_test_mmdb(tmp_path / "primary.mmdb")
+    witness = write_witness_mmdb(tmp_path / "witness.mmdb")
+    with open_geoip(str(primary), witness=str(witness), verify=True) as geo:
+        assert isinstance(geo.country(HK), Disputed)
+        damage_data_section(write_witness_mmdb(tmp_path / "bad.mmdb")).replace(witness)
+        assert geo.maybe_reload() is False
+        assert "geoip.witness" in (geo.witness_reload_error or "")
+        assert geo.last_reload_error is None
+        assert isinstance(geo.country(HK), Disputed)  # the old witness still answers
+        write_witness_mmdb(tmp_path / "agrees.mmdb", disagree={}).replace(witness)
+        assert geo.maybe_reload() is True
+        assert geo.witness_reload_error is None
+        assert not isinstance(geo.country(HK), Disputed)
