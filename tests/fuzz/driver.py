@@ -58,11 +58,12 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Routes that write to the store when they answer 2xx.
 WRITES = {
     "POST /v1/restrictions", "POST /v1/restrictions/{id}/revoke", "POST /v1/requests",
-    "POST /v1/requests/{id}/decision",
+    "POST /v1/requests/{id}/decision", "POST /v1/geoip/corrections",
+    "POST /v1/geoip/corrections/{id}/remove",
 }
 SCHEMA_CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
                  response_schema_conformance)
-TABLES = ("requests", "restrictions", "audit_log")
+TABLES = ("requests", "restrictions", "geoip_corrections", "audit_log")
 # Replayed requests hide the bearer token, and only it: Schemathesis's default markers ("auth")
 # would also hide the "authority" of an authority request.
 CONFIG = schemathesis.Config.from_dict({"output": {"sanitization": {
@@ -130,6 +131,9 @@ STEER: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
     "demand": lambda: st.sampled_from(["End the commemorations.", "Remove participants."]),
     "room": lambda: st.sampled_from([*ROOMS, "*", "Other"]),
     "ip": _addresses,
+    "network": lambda: st.sampled_from(["203.0.113.0/24", "198.51.100.77/24", "2001:db8:3::/48",
+                                        "203.0.113.0/24", "192.0.2.9/32", "2001:db8::/64"]),
+    "country": lambda: st.sampled_from(["HK", "cn", "HK", "\u00df"]),
 }
 
 
@@ -218,6 +222,9 @@ class Fuzzer:
         ):
             status, answer = api("POST", "/v1/restrictions", body)
             assert status == 201, answer
+        status, answer = api("POST", "/v1/geoip/corrections", {
+            "network": "192.0.2.0/24", "country": "HK", "reason": "seed"})
+        assert status == 201, answer
         self._state = self._fingerprint()
 
     # -- generation -----------------------------------------------------------------------
