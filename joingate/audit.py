@@ -1,18 +1,28 @@
-"""Append-only, hash-linked audit log (pure part).
+"""Append-only, hash-linked audit log, and its Merkle tree (pure part).
 
 Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical JSON
 (sequence number, time, actor, action, subject, details). Editing, deleting or reordering any
 stored entry breaks the chain from that point on, and `verify()` names the first bad entry.
 The store writes an entry in the same transaction as the change it records.
-"""
+
+The same entries, in the same order, are the leaves of an RFC 9162 Merkle tree (leaf data: the
+entry's canonical JSON, the bytes the chain hashes). A checkpoint records the tree's size and
+root (and the chain's head) and, with a key, the signed tree head (`tlog`): the chain proves
+tampering to whoever holds the log, the signed roots to anyone holding two published reports."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import Conflict
+from .merkle import leaf_hash, root
+from .note import sign
+from .tlog import Signing, checkpoint_body, describe
 
 GENESIS = "0" * 64
 
@@ -38,11 +48,22 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _body(seq: int, at: str, actor: str, action: str, subject: str,
+          details: dict[str, Any]) -> bytes:
+    return canonical({"seq": seq, "at": at, "actor": actor, "action": action,
+                      "subject": subject, "details": details}).encode("utf-8")
+
+
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str,
                details: dict[str, Any]) -> str:
-    body = canonical({"seq": seq, "at": at, "actor": actor, "action": action,
-                      "subject": subject, "details": details})
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("utf-8")).hexdigest()
+    body = _body(seq, at, actor, action, subject, details)
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def leaf_hashes(entries: Iterable[AuditEntry]) -> list[bytes]:
+    """The Merkle leaf hash of each entry: SHA-256(0x00 || canonical JSON of the entry)."""
+    return [leaf_hash(_body(e.seq, e.at, e.actor, e.action, e.subject, e.details))
+            for e in entries]
 
 
 def make_entry(prev: AuditEntry | None, at: str, actor: str, action: str, subject: str,
@@ -55,18 +76,50 @@ def make_entry(prev: AuditEntry | None, at: str, actor: str, action: str, subjec
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """The log had `size` entries, the last with hash `head`, at time `at`."""
+    """The log had `size` entries, the last with hash `head`, at time `at`; `root` is the
+    base64 Merkle root of those entries (None: recorded before the log was a tree), `note` the
+    signed tree head and `key` the verifier key that signed it (None: unsigned)."""
 
     at: str
     size: int
     head: str
+    root: str | None = None
+    note: str | None = None
+    key: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": self.at, "size": self.size, "head": self.head}
+        return {"at": self.at, "size": self.size, "head": self.head, "root": self.root,
+                **describe(self.note, self.key)}
 
 
-def checkpoint_of(entries: list[AuditEntry], at: str) -> Checkpoint:
-    return Checkpoint(at, len(entries), entries[-1].hash if entries else GENESIS)
+def needs_checkpoint(size: int, last: Checkpoint | None, signing: Signing | None) -> bool:
+    """A new checkpoint when the log grew, or when its head is not yet signed by the key in
+    use (a key configured or rotated since, or a checkpoint from before the Merkle tree)."""
+    if size == 0:
+        return False
+    key = signing.signer.verifier.text if signing else None
+    return last is None or last.size != size or last.root is None or last.key != key
+
+
+def make_checkpoint(entries: Sequence[AuditEntry], last: Checkpoint | None, at: str,
+                    signing: Signing | None) -> Checkpoint:
+    """The checkpoint of `entries` now, signed when there is a key. Refuses (Conflict) to
+    sign a tree that does not extend the last checkpoint's: a log rewritten under the service
+    gets no signed head from it."""
+    leaves = leaf_hashes(entries)
+    if last is not None and last.root is not None and (
+            last.size > len(leaves)
+            or base64.b64encode(root(leaves[:last.size])).decode() != last.root):
+        raise Conflict(f"audit: the log no longer extends the checkpoint of {last.at} "
+                       f"({last.size} entries): history was rewritten; not signing it",
+                       code="history_rewritten")
+    tree_root = root(leaves)
+    encoded = base64.b64encode(tree_root).decode()
+    if signing is None:
+        return Checkpoint(at, len(entries), entries[-1].hash, encoded)
+    note = sign(checkpoint_body(signing.origin, len(entries), tree_root), signing.signer)
+    return Checkpoint(at, len(entries), entries[-1].hash, encoded, note,
+                      signing.signer.verifier.text)
 
 
 @dataclass(frozen=True, slots=True)

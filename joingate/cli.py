@@ -12,6 +12,8 @@ import logging
 import secrets
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,8 +28,11 @@ from .corrections import Correction
 from .engine import DisputedVerdict, Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
 from .geo import freshness, open_geoip
+from .note import NoteError, parse_verifier
 from .policy import Restriction, normalize_room, parse_id, utc_now
+from .signing import create_key, load_signing, rotate_key, store_proof
 from .store import Store, open_store
+from .tlog import Published, check_extends, read_published, unb64
 
 T = TypeVar("T")
 
@@ -526,15 +531,114 @@ def _read_checkpoint(path: str) -> Checkpoint:
 @audit.command("checkpoint")
 @config_option
 def audit_checkpoint(config: str | None) -> None:
-    """Record a checkpoint now (if the log grew) and print the latest as JSON."""
+    """Record a checkpoint now (if the log grew, or its head is not yet signed by the key in
+    use) and print the latest as JSON."""
+    settings = _settings(config)
+    with _errors():
+        signing = load_signing(settings)
+
     async def run(store: Store) -> list[Checkpoint]:
-        await store.add_checkpoint(utc_now())
+        await store.add_checkpoint(utc_now(), signing)
         return await store.checkpoints()
 
     checkpoints = _with_store(config, run)
     if not checkpoints:
         _fail("the audit log is empty: nothing to checkpoint", 1)
     _print_json(checkpoints[-1].as_json())
+
+
+@audit.group("key")
+def audit_key() -> None:
+    """The Ed25519 key that signs the audit log's checkpoints."""
+
+
+@audit_key.command("create")
+@click.option("--name", help="The key's name (default: audit.origin).")
+@click.option("--out", "out", help="The key file (default: audit.signing_key).")
+@click.option("--force", is_flag=True, help="Replace an existing key file.")
+@config_option
+def audit_key_create(name: str | None, out: str | None, force: bool,
+                     config: str | None) -> None:
+    """Make a signing key (file mode 0600) and print its public verifier key."""
+    settings = _settings(config)
+    with _errors():
+        signer = create_key(out or settings.audit_signing_key, name or settings.origin, force)
+        click.echo(signer.verifier.text)
+
+
+@audit_key.command("rotate")
+@click.option("--name", help="The new key's name (default: the old key's).")
+@config_option
+def audit_key_rotate(name: str | None, config: str | None) -> None:
+    """Replace the key at audit.signing_key: the new key and the old sign a statement naming
+    both (published with every report), the old file is kept as <file>.<old id>.retired, and
+    the current head is signed with the new key. Copy the new file to every instance."""
+    settings = _settings(config)
+    with _errors():
+        load_signing(settings)  # exit 2 before the store is opened
+    old, new = _with_store(config, lambda s: rotate_key(s, settings, name, _actor()))
+    click.echo(f"rotated {old.verifier.text}\n     to {new.verifier.text}")
+
+
+@audit.command("verify-reports")
+@click.argument("old_file", metavar="OLD", type=click.Path(dir_okay=False))
+@click.argument("new_file", metavar="NEW", type=click.Path(dir_okay=False))
+@click.option("--url", help="The joingate service to ask for the consistency proof "
+              "(GET URL/v1/audit/consistency); without it, the store of --config.")
+@click.option("--key", "key_text", help="The verifier key you trust for OLD (default: the "
+              "key OLD names).")
+@config_option
+def audit_verify_reports(old_file: str, new_file: str, url: str | None, key_text: str | None,
+                         config: str | None) -> None:
+    """Check that the log of a newer report (JSON, Markdown or HTML) extends the log of an
+    older one unchanged: both signatures, then the consistency proof between their heads."""
+    old = _published(old_file, "OLD")
+    new = _published(new_file, "NEW")
+    trusted = None
+    if key_text is not None:
+        try:
+            trusted = parse_verifier(key_text)
+        except NoteError as exc:
+            _fail(f"key: {exc}", 2)
+    proof = None
+    m, n = old.head.size, new.head.size
+    if m < n:
+        if url:
+            proof = _fetch_proof(url, m, n)
+        elif config:
+            proof = _with_store(config, lambda s: store_proof(s, m, n))
+        else:
+            _fail("url: give --url (the service) or --config (its store) for the "
+                  "consistency proof", 2)
+    problem = check_extends(old, new, proof, trusted, old_file, new_file)
+    if problem is not None:
+        _fail(problem, 1)
+    click.echo(f"{new_file} extends {old_file}: {m} -> {n} entries of {new.head.origin}, "
+               f"signed by {new.key.text}")
+
+
+def _published(path: str, what: str) -> Published:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return read_published(fh.read())
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{what}: cannot read {path}: {exc}", 2)
+    except NoteError as exc:
+        _fail(f"{what}: {path}: {exc}", 1)
+    raise AssertionError("unreachable")
+
+
+def _fetch_proof(url: str, first: int, second: int) -> list[bytes]:
+    target = f"{url.rstrip('/')}/v1/audit/consistency?from={first}&to={second}"
+    try:
+        with urllib.request.urlopen(target, timeout=30) as response:
+            data = json.load(response)
+        return [unb64(h, "proof") for h in data["proof"]]
+    except urllib.error.HTTPError as exc:
+        _fail(f"url: {target} answered {exc.code}: {exc.read()[:200]!r}", 1)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"url: no consistency proof from {target}: {exc}", 1)
+    raise AssertionError("unreachable")
 
 
 # -- transparency report --------------------------------------------------------------------

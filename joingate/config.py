@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
+from .note import valid_name
 
 IPNetwork = IPv4Network | IPv6Network
 
@@ -97,8 +99,15 @@ SETTINGS: tuple[Setting, ...] = (
             "meetings one census report may list (more is refused: 400, field rooms)",
             minimum=1),
     Setting("audit", "checkpoint_interval", 3600.0,
-            "seconds between audit-log checkpoints (size + head hash) the report publishes",
-            minimum=1.0),
+            "seconds between audit-log checkpoints (Merkle tree size and root, signed with "
+            "signing_key) the report publishes", minimum=1.0),
+    Setting("audit", "signing_key", "",
+            "file holding the Ed25519 key that signs the checkpoints (made by `joingate audit "
+            "key create`); empty: checkpoints are recorded unsigned and reports say so"),
+    Setting("audit", "origin", "",
+            "the log's name, the first line of every signed checkpoint (no spaces, no '+'); "
+            "empty: joingate/<this host's name>. Instances sharing one database must set "
+            "the same"),
 )
 
 
@@ -162,6 +171,8 @@ class Settings:
     census_max_sources: int
     census_max_rooms: int
     audit_checkpoint_interval: float
+    audit_signing_key: str
+    audit_origin: str
     source: str = "defaults"
 
     @property
@@ -170,6 +181,15 @@ class Settings:
         if not sep or not port.isdigit() or not host or not 0 < int(port) < 65536:
             raise InvalidInput("server.listen: expected host:port", field="server.listen")
         return host.strip("[]"), int(port)
+
+    @property
+    def origin(self) -> str:
+        """audit.origin, or joingate/<host name> when it is empty."""
+        origin = self.audit_origin or f"joingate/{socket.gethostname()}"
+        if not valid_name(origin):
+            raise InvalidInput(f"audit.origin: {origin!r} must be non-empty, without spaces "
+                               "or '+'", field="audit.origin")
+        return origin
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
@@ -216,6 +236,7 @@ def load_settings(path: str | Path | None = None,
     settings = Settings(**values, source=str(path) if path else "defaults")
     settings.listen_host_port  # noqa: B018 - validate now, not on first use
     settings.trusted_proxy_networks  # noqa: B018
+    settings.origin  # noqa: B018
     return settings
 
 

@@ -36,6 +36,11 @@ OUTCOMES = ("complied", "partially", "refused", "undecided")
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP"
 DBIP_URL = "https://db-ip.com"
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+VERIFY_INSTRUCTION = (
+    "Keep this report; when a later one is published, run `joingate audit verify-reports "
+    "THIS LATER --url URL-OF-THIS-SERVICE` (exit 0: the later log extends this one unchanged), "
+    "or check the signed head with any C2SP signed-note tool against the key and fetch "
+    "URL/v1/audit/consistency?from=SIZE&to=LATER-SIZE for the RFC 9162 proof.")
 
 
 # -- period -----------------------------------------------------------------------------------
@@ -123,7 +128,8 @@ class _Tally:
 def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Restriction],
                  counts: Iterable[CountRow], checkpoints: Sequence[Checkpoint],
                  since: str | None, until: str | None, now: datetime,
-                 corrections: Sequence[Correction] = ()) -> dict[str, Any]:
+                 corrections: Sequence[Correction] = (),
+                 rotations: Sequence[str] = ()) -> dict[str, Any]:
     """The report for since..until (dates YYYY-MM-DD, inclusive; InvalidInput naming the field
     when one is malformed)."""
     start, end = parse_period(since, until, now)
@@ -223,6 +229,8 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
         "accounts_suspended": 0,
         "meetings_ended": 0,
         "audit_checkpoint": checkpoint.as_json() if checkpoint else None,
+        "audit_key_rotations": list(rotations),
+        "audit_verify": VERIFY_INSTRUCTION,
         "never_done": _never_done(requests, restrictions, rows, created, start, end, table),
         "unknown_country": UNKNOWN_COUNTRY,
         "geolocation": {"attribution": DBIP_ATTRIBUTION, "url": DBIP_URL},
@@ -366,6 +374,12 @@ def _checkpoint_text(report: Mapping[str, Any]) -> str:
             f"against it (`joingate audit verify --checkpoint report.json`).")
 
 
+UNSIGNED = ("This checkpoint is unsigned (the operator has configured no audit.signing_key): "
+            "a reader cannot verify it, only the operator's `joingate audit verify` can.")
+ROTATIONS = ("Key rotations (each statement is signed by the key it retires and by the key "
+             "it introduces):")
+
+
 # -- Markdown -----------------------------------------------------------------------------------
 
 def _md(text: Any) -> str:
@@ -461,6 +475,26 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     add("## Audit checkpoint")
     add("")
     add(_checkpoint_text(report))
+    add("")
+    cp = report["audit_checkpoint"]
+    if cp is not None and cp.get("note"):
+        add("Signed tree head (a C2SP checkpoint of the RFC 9162 Merkle tree, Ed25519):")
+        add("")
+        add("```text")
+        add(cp["note"] + "```")
+        add("")
+        add(f"Verifier key: `{cp['key']}`")
+        add("")
+        for i, rotation in enumerate(report.get("audit_key_rotations", [])):
+            if i == 0:
+                add(ROTATIONS)
+                add("")
+            add("```text")
+            add(rotation + "```")
+            add("")
+        add(f"To verify: {report['audit_verify']}")
+    elif cp is not None:
+        add(UNSIGNED)
     add("")
     add(f"Countries are placed from addresses by the GeoIP database ({DBIP_ATTRIBUTION}, "
         f"<{DBIP_URL}>). No address is recorded.")
@@ -672,11 +706,28 @@ def render_html_fragment(report: Mapping[str, Any], heading_level: int = 2) -> s
                    f'hash of the last is <code class="hash">{escape(cp["head"])}</code>. '
                    "Anyone holding this report can check a later copy of the log against it "
                    "(<code>joingate audit verify --checkpoint report.json</code>).</p>")
+        out.append(_signed_head_html(report))
     out.append("</section>")
     out.append('<p class="attribution">Countries are placed from addresses by the GeoIP '
                f'database: <a href="{DBIP_URL}">{DBIP_ATTRIBUTION}</a>. '
                "No address is recorded.</p>")
     return "\n".join(out)
+
+
+def _signed_head_html(report: Mapping[str, Any]) -> str:
+    cp = report["audit_checkpoint"]
+    if not cp.get("note"):
+        return f"<p>{escape(UNSIGNED)}</p>"
+    # The newline after <pre> is dropped by browsers and keeps the note's lines whole.
+    out = ["<p>Signed tree head (a C2SP checkpoint of the RFC 9162 Merkle tree, Ed25519):</p>",
+           f'<pre class="note">\n{escape(cp["note"])}</pre>',
+           f'<p>Verifier key: <code class="key">{escape(cp["key"])}</code></p>']
+    rotations = report.get("audit_key_rotations", [])
+    if rotations:
+        out.append(f"<p>{escape(ROTATIONS)}</p>")
+        out.extend(f'<pre class="note">\n{escape(r)}</pre>' for r in rotations)
+    out.append(f"<p>To verify: {escape(report['audit_verify'])}</p>")
+    return "".join(out)
 
 
 def render_html(report: Mapping[str, Any], stylesheet: str = "") -> str:

@@ -26,8 +26,10 @@ from .errors import JoingateError
 from .geo import GeoReader, freshness, open_geoip
 from .metrics import LatencyHistogram
 from .policy import AuthorityRequest, Restriction, refuse_bidi, utc_now
+from .signing import load_signing
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
+from .tlog import Signing
 
 log = logging.getLogger(__name__)
 HISTORY = 4096
@@ -104,6 +106,7 @@ class Runtime:
         self.census = Census(settings.census_max_sources)
         # The same census, of participants whose last verdict was disputed (a subset).
         self.disputed_census = Census(settings.census_max_sources)
+        self.signing: Signing | None = load_signing(settings)  # a bad key file stops start-up
         self.latency = LatencyHistogram()
         # Decision counts already flushed to the store, kept for /metrics (bounded by
         # days x restrictions x countries x outcomes).
@@ -112,6 +115,9 @@ class Runtime:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
+        if self.signing is None:
+            log.warning("audit.signing_key is not set: audit checkpoints are recorded "
+                        "unsigned, and reports cannot be verified by their readers")
         self._marker = await self.store.change_marker()
         await self.reload()
         self.store_ok = True
@@ -177,7 +183,12 @@ class Runtime:
             self._marker = marker  # only once reloaded: a failed reload is retried
 
     async def _checkpoint(self) -> None:
-        await self.store.add_checkpoint(datetime.now(UTC).replace(microsecond=0))
+        # The key file is read again each time: a rotated key signs from the next checkpoint.
+        try:
+            self.signing = load_signing(self.settings)
+        except JoingateError as exc:
+            log.error("keeping the signing key loaded before: %s", exc.message)
+        await self.store.add_checkpoint(datetime.now(UTC).replace(microsecond=0), self.signing)
 
     async def _poll_geoip(self) -> None:
         # Reading and verifying a replacement takes ~0.3 s for a world DB: off the event loop

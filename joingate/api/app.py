@@ -22,7 +22,9 @@ from ..metrics import registry_for
 from ..policy import parse_id, utc_now
 from ..rooms import join_key
 from ..service import Runtime
+from ..signing import store_proof
 from ..store.base import TokenInfo
+from ..tlog import b64
 from ..web.routes import add_web_routes, load_report
 from . import schemas
 from .errors import JSON_HEADERS, MAX_BODY, http_error, json_errors, response_for
@@ -285,6 +287,31 @@ async def report(request: web.Request) -> web.Response:
                                    request.query.get("until")))
 
 
+# -- publicly verifiable audit (hashes and signatures only, never an entry) --------------------
+
+async def audit_key(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    verifier = rt.signing.signer.verifier if rt.signing else None
+    return _json({"key": verifier.text if verifier else None,
+                  "name": verifier.name if verifier else None,
+                  "key_id": verifier.hex_id if verifier else None,
+                  "origin": rt.signing.origin if rt.signing else None,
+                  "algorithm": "ed25519",
+                  "rotations": await rt.store.key_rotations()})
+
+
+async def audit_checkpoints(request: web.Request) -> web.Response:
+    items = await request.app[RUNTIME].store.checkpoints()
+    return _json({"checkpoints": [c.as_json() for c in items]})
+
+
+async def audit_consistency(request: web.Request) -> web.Response:
+    first = parse_id(request.query.get("from"), "from")
+    second = parse_id(request.query.get("to"), "to")
+    proof = await store_proof(request.app[RUNTIME].store, first, second)
+    return _json({"from": first, "to": second, "proof": [b64(h) for h in proof]})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return _json(openapi_document())
 
@@ -308,6 +335,9 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/geoip/corrections", create_correction),
     ("POST", "/v1/geoip/corrections/{id}/remove", remove_correction),
     ("GET", "/v1/report", report),
+    ("GET", "/v1/audit/key", audit_key),
+    ("GET", "/v1/audit/checkpoints", audit_checkpoints),
+    ("GET", "/v1/audit/consistency", audit_consistency),
     ("GET", "/healthz", healthz),
     ("GET", "/readyz", readyz),
     ("GET", "/metrics", metrics),

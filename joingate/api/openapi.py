@@ -108,10 +108,12 @@ _RESPONSES: dict[str, Any] = {
             "refused": {"type": "integer"}, "removed": {"type": "integer"}}},
         "operator_policies": {"type": "object"},
         "accounts_suspended": {"const": 0}, "meetings_ended": {"const": 0},
-        "audit_checkpoint": {"oneOf": [{"type": "null"}, {
-            "type": "object", "required": ["at", "size", "head"], "properties": {
-                "at": {"type": "string"}, "size": {"type": "integer"},
-                "head": {"type": "string"}}}]},
+        "audit_checkpoint": {"oneOf": [{"type": "null"},
+                                       {"$ref": "#/components/schemas/AuditCheckpoint"}]},
+        "audit_key_rotations": {"type": "array", "items": {"type": "string"}, "description": (
+            "key rotation statements (signed notes naming the old and the new verifier key, "
+            "signed by both)")},
+        "audit_verify": {"type": "string", "description": "how a reader verifies the head"},
         "never_done": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string"}, "statement": {"type": "string"},
             "basis": {"type": "string"}}}},
@@ -125,6 +127,34 @@ _RESPONSES: dict[str, Any] = {
             "network": {"type": "string"}, "country": {"type": "string"},
             "reason": {"type": "string"}, "created_at": {"type": "string"},
             "removed_at": _STR_OR_NULL}}}}},
+    "AuditCheckpoint": {"type": "object", "required": [
+        "at", "size", "head", "root", "origin", "key_id", "signature", "note", "key"],
+        "description": "a checkpoint of the audit log; origin, key_id, signature, note and "
+                       "key are null when it is unsigned, root when it predates the tree",
+        "properties": {
+            "at": {"type": "string"}, "size": {"type": "integer"},
+            "head": {"type": "string", "description": "hex hash of the chain's last entry"},
+            "root": {**_STR_OR_NULL, "description": "base64 RFC 9162 Merkle root"},
+            "origin": _STR_OR_NULL,
+            "key_id": {**_STR_OR_NULL, "description": "8 hex digits"},
+            "signature": {**_STR_OR_NULL, "description":
+                          "base64 Ed25519 signature over the checkpoint body"},
+            "note": {**_STR_OR_NULL, "description":
+                     "the C2SP signed note: checkpoint body, blank line, signature line"},
+            "key": {**_STR_OR_NULL, "description":
+                    "verifier key <name>+<key id>+<base64 key> that signed it"}}},
+    "AuditCheckpointList": {"type": "object", "required": ["checkpoints"], "properties": {
+        "checkpoints": {"type": "array", "items": {
+            "$ref": "#/components/schemas/AuditCheckpoint"}}}},
+    "AuditKey": {"type": "object", "required": ["key", "key_id", "rotations"], "properties": {
+        "key": {**_STR_OR_NULL, "description": "verifier key in use; null: unsigned"},
+        "name": _STR_OR_NULL, "key_id": _STR_OR_NULL, "origin": _STR_OR_NULL,
+        "algorithm": {"const": "ed25519"},
+        "rotations": {"type": "array", "items": {"type": "string"}}}},
+    "ConsistencyProof": {"type": "object", "required": ["from", "to", "proof"], "properties": {
+        "from": {"type": "integer"}, "to": {"type": "integer"},
+        "proof": {"type": "array", "items": {"type": "string"},
+                  "description": "base64 node hashes, RFC 9162 PROOF(from, D[to])"}}},
     "CountsByCountry": {"type": "object", "required": ["refused", "removed"], "properties": {
         "refused": {"type": "object", "additionalProperties": {"type": "integer"}},
         "removed": {"type": "object", "additionalProperties": {"type": "integer"}}}},
@@ -271,6 +301,20 @@ def openapi_document() -> dict[str, Any]:
                  "description": "first day, YYYY-MM-DD (UTC); default: start of the record"},
                 {"name": "until", "in": "query", "schema": {"type": "string", "format": "date"},
                  "description": "last day, included; default: today"}])},
+        "/v1/audit/key": {"get": _op(
+            "The verifier key that signs the audit log's checkpoints, and the key rotation "
+            "statements (public)", None, _ok("AuditKey"))},
+        "/v1/audit/checkpoints": {"get": _op(
+            "Every checkpoint of the audit log: signed tree heads (public; hashes only)", None,
+            _ok("AuditCheckpointList"))},
+        "/v1/audit/consistency": {"get": _op(
+            "RFC 9162 consistency proof that the tree of size `to` extends the tree of size "
+            "`from` (public; hashes only, never an entry); 400 naming from or to for a range "
+            "the log cannot answer", None, {**_ok("ConsistencyProof"), **_errors(400)},
+            params=[{"name": "from", "in": "query", "required": True,
+                     "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "to", "in": "query", "required": True,
+                     "schema": {"type": "integer", "minimum": 1}}])},
         "/healthz": {"get": _op("Liveness", None, _ok("Health"))},
         "/readyz": {"get": _op("Readiness (store reachable, snapshot loaded)", None,
                                {**_ok("Ready"), "503": {

@@ -25,6 +25,7 @@ from ..policy import (
     format_time,
     normalize_room,
 )
+from ..tlog import Signing
 
 SCOPES = ("admin", "plugin")
 # The migration migrations/<dialect>/NNNN_room_names.sql (its number may differ between
@@ -165,7 +166,17 @@ class Store(Protocol):
 
     async def audit_entries(self) -> list[AuditEntry]: ...
 
-    async def add_checkpoint(self, now: datetime) -> Checkpoint | None:
-        """Record a checkpoint of the audit log if it grew since the last one."""
+    async def add_checkpoint(self, now: datetime,
+                             signing: Signing | None = None) -> Checkpoint | None:
+        """Record a checkpoint of the audit log (signed with `signing`) when
+        `audit.needs_checkpoint` says so, under the write lock; `audit.make_checkpoint` makes
+        it (Conflict when the log no longer extends the last checkpoint)."""
 
     async def checkpoints(self) -> list[Checkpoint]: ...
+
+    async def add_key_rotation(self, note: str, details: dict[str, Any], actor: str,
+                               now: datetime) -> None:
+        """Record a key rotation statement, and its audit entry, in one transaction."""
+
+    async def key_rotations(self) -> list[str]:
+        """The rotation statements (signed notes), oldest first."""

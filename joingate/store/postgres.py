@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ..audit import AuditEntry, Checkpoint, make_entry
+from ..audit import AuditEntry, Checkpoint, make_checkpoint, make_entry, needs_checkpoint
 from ..corrections import Correction, CorrectionDraft, check_remove
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
 from ..policy import (
@@ -33,6 +33,7 @@ from ..policy import (
     format_time,
     refusal_reason,
 )
+from ..tlog import Signing
 from .base import (
     ROOM_NAMES_MIGRATION,
     ROOM_TABLES,
@@ -349,25 +350,51 @@ class PostgresStore:
             return [_audit_of(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
         return await self._read(read)
 
-    async def add_checkpoint(self, now: datetime) -> Checkpoint | None:
+    async def add_checkpoint(self, now: datetime,
+                             signing: Signing | None = None) -> Checkpoint | None:
+        # Under the write lock: one signer at a time across instances, one tree.
         async def write(conn: asyncpg.Connection) -> Checkpoint | None:
             size = await conn.fetchval("SELECT COUNT(*) FROM audit_log")
-            head = await conn.fetchval("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            last = await conn.fetchval("SELECT size FROM audit_checkpoints ORDER BY id DESC "
-                                       "LIMIT 1")
-            if size == 0 or last == size:
+            row = await conn.fetchrow(f"SELECT {_CHECKPOINT} FROM audit_checkpoints "
+                                      "ORDER BY id DESC LIMIT 1")
+            last = _checkpoint_of(row) if row is not None else None
+            if not needs_checkpoint(int(size), last, signing):
                 return None
-            made = Checkpoint(format_time(now) or "", int(size), str(head))
-            await conn.execute("INSERT INTO audit_checkpoints (at, size, head) "
-                               "VALUES ($1, $2, $3)", made.at, made.size, made.head)
+            entries = [_audit_of(r) for r in
+                       await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
+            made = make_checkpoint(entries, last, format_time(now) or "", signing)
+            await conn.execute(f"INSERT INTO audit_checkpoints ({_CHECKPOINT}) "
+                               "VALUES ($1, $2, $3, $4, $5, $6)", made.at, made.size,
+                               made.head, made.root, made.note, made.key)
             return made
         return await self._write(write, announce=False)
 
     async def checkpoints(self) -> list[Checkpoint]:
         async def read(conn: asyncpg.Connection) -> list[Checkpoint]:
-            rows = await conn.fetch("SELECT at, size, head FROM audit_checkpoints ORDER BY id")
-            return [Checkpoint(r[0], int(r[1]), r[2]) for r in rows]
+            rows = await conn.fetch(f"SELECT {_CHECKPOINT} FROM audit_checkpoints ORDER BY id")
+            return [_checkpoint_of(r) for r in rows]
         return await self._read(read)
+
+    async def add_key_rotation(self, note: str, details: dict[str, Any], actor: str,
+                               now: datetime) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute("INSERT INTO audit_key_rotations (at, note) VALUES ($1, $2)",
+                               format_time(now), note)
+            await self._audit(conn, now, actor, "audit.key.rotate", "audit/key", details)
+        await self._write(write, announce=False)
+
+    async def key_rotations(self) -> list[str]:
+        async def read(conn: asyncpg.Connection) -> list[str]:
+            rows = await conn.fetch("SELECT note FROM audit_key_rotations ORDER BY id")
+            return [r[0] for r in rows]
+        return await self._read(read)
+
+
+_CHECKPOINT = "at, size, head, root, note, signer_key"
+
+
+def _checkpoint_of(row: Any) -> Checkpoint:
+    return Checkpoint(row[0], int(row[1]), row[2], row[3], row[4], row[5])
 
 
 def _restriction_of(row: Any) -> Restriction:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..audit import AuditEntry, Checkpoint, make_entry
+from ..audit import AuditEntry, Checkpoint, make_checkpoint, make_entry, needs_checkpoint
 from ..corrections import Correction, CorrectionDraft, check_remove
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
 from ..policy import (
@@ -31,6 +31,7 @@ from ..policy import (
     format_time,
     refusal_reason,
 )
+from ..tlog import Signing
 from .base import (
     ROOM_NAMES_MIGRATION,
     ROOM_TABLES,
@@ -352,27 +353,48 @@ class SqliteStore:
         return await self._run(read)
 
 
-    async def add_checkpoint(self, now: datetime) -> Checkpoint | None:
+    async def add_checkpoint(self, now: datetime,
+                             signing: Signing | None = None) -> Checkpoint | None:
         def write() -> Checkpoint | None:
             with self._tx() as conn:
-                size, head = conn.execute(
-                    "SELECT COUNT(*), (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) "
-                    "FROM audit_log").fetchone()
-                last = conn.execute("SELECT size FROM audit_checkpoints ORDER BY id DESC "
-                                    "LIMIT 1").fetchone()
-                if size == 0 or (last is not None and last[0] == size):
+                size = conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+                row = conn.execute(f"SELECT {_CHECKPOINT} FROM audit_checkpoints ORDER BY id "
+                                   "DESC LIMIT 1").fetchone()
+                last = Checkpoint(*row) if row is not None else None
+                if not needs_checkpoint(int(size), last, signing):
                     return None
-                made = Checkpoint(format_time(now) or "", int(size), str(head))
-                conn.execute("INSERT INTO audit_checkpoints (at, size, head) VALUES (?, ?, ?)",
-                             (made.at, made.size, made.head))
+                entries = [_audit_of(r) for r in
+                           conn.execute("SELECT * FROM audit_log ORDER BY seq")]
+                made = make_checkpoint(entries, last, format_time(now) or "", signing)
+                conn.execute(f"INSERT INTO audit_checkpoints ({_CHECKPOINT}) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (made.at, made.size, made.head,
+                                                           made.root, made.note, made.key))
                 return made
         return await self._run(write)
 
     async def checkpoints(self) -> list[Checkpoint]:
         def read() -> list[Checkpoint]:
-            rows = self.conn.execute("SELECT at, size, head FROM audit_checkpoints ORDER BY id")
+            rows = self.conn.execute(f"SELECT {_CHECKPOINT} FROM audit_checkpoints ORDER BY id")
             return [Checkpoint(*r) for r in rows]
         return await self._run(read)
+
+    async def add_key_rotation(self, note: str, details: dict[str, Any], actor: str,
+                               now: datetime) -> None:
+        def write() -> None:
+            with self._tx() as conn:
+                conn.execute("INSERT INTO audit_key_rotations (at, note) VALUES (?, ?)",
+                             (format_time(now), note))
+                self._audit(conn, now, actor, "audit.key.rotate", "audit/key", details)
+        await self._run(write)
+
+    async def key_rotations(self) -> list[str]:
+        def read() -> list[str]:
+            rows = self.conn.execute("SELECT note FROM audit_key_rotations ORDER BY id")
+            return [r[0] for r in rows]
+        return await self._run(read)
+
+
+_CHECKPOINT = "at, size, head, root, note, signer_key"
 
 
 def _restriction_of(row: sqlite3.Row) -> Restriction:

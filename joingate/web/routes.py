@@ -82,7 +82,7 @@ async def load_report(store: Store, since: str | None, until: str | None,
     start, end = parse_period(since, until, now)
     return build_report(await store.list_requests(), await store.list_restrictions(),
                         await store.counts(start, end), await store.checkpoints(), start, end,
-                        now, await store.list_corrections())
+                        now, await store.list_corrections(), await store.key_rotations())
 
 
 # -- responses ----------------------------------------------------------------------------------
