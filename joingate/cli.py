@@ -32,7 +32,7 @@ from .note import NoteError, parse_verifier
 from .policy import Restriction, normalize_room, parse_id, utc_now
 from .signing import create_key, load_signing, rotate_key, store_proof
 from .store import Store, open_store
-from .tlog import Published, check_extends, read_published, unb64
+from .tlog import Published, check_extends, check_heads, read_published, unb64
 
 T = TypeVar("T")
 
@@ -600,6 +600,9 @@ def audit_verify_reports(old_file: str, new_file: str, url: str | None, key_text
             trusted = parse_verifier(key_text)
         except NoteError as exc:
             _fail(f"key: {exc}", 2)
+    problem = check_heads(old, new, trusted, old_file, new_file)
+    if problem is not None:
+        _fail(problem, 1)
     proof = None
     m, n = old.head.size, new.head.size
     if m < n:

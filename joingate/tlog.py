@@ -171,11 +171,11 @@ def read_published(document: str) -> Published:
                      tuple(_ROTATION_RE.findall(text)))
 
 
-def check_extends(old: Published, new: Published, proof: Sequence[bytes] | None,
-                  trusted: Verifier | None = None, old_name: str = "OLD",
-                  new_name: str = "NEW") -> str | None:
-    """None when `new` extends `old` unchanged, or what failed. `proof` is the consistency
-    proof from old.size to new.size (None: not needed, or unavailable)."""
+def check_heads(old: Published, new: Published, trusted: Verifier | None = None,
+                old_name: str = "OLD", new_name: str = "NEW") -> str | None:
+    """Everything that needs no proof: both signatures by keys the reader can trust, the same
+    log, and sizes that can extend. None, or what failed (checked before any proof is
+    fetched: a forged head is named as forged)."""
     old_key = trusted or old.key
     if not old.head.note.signed_by(old_key):
         return (f"signature: {old_name}'s signed head does not verify with key "
@@ -193,11 +193,21 @@ def check_extends(old: Published, new: Published, proof: Sequence[bytes] | None,
     if n < m:
         return (f"consistency: {new_name}'s log holds {n} entries, fewer than the {m} of "
                 f"{old_name}: entries were removed")
-    if m == n:
-        if old.head.root != new.head.root:
-            return (f"consistency: {old_name} and {new_name} both count {m} entries but their "
-                    "roots differ: history was rewritten")
-        return None
+    if m == n and old.head.root != new.head.root:
+        return (f"consistency: {old_name} and {new_name} both count {m} entries but their "
+                "roots differ: history was rewritten")
+    return None
+
+
+def check_extends(old: Published, new: Published, proof: Sequence[bytes] | None,
+                  trusted: Verifier | None = None, old_name: str = "OLD",
+                  new_name: str = "NEW") -> str | None:
+    """None when `new` extends `old` unchanged, or what failed. `proof` is the consistency
+    proof from old.size to new.size (None: not needed, or unavailable)."""
+    problem = check_heads(old, new, trusted, old_name, new_name)
+    m, n = old.head.size, new.head.size
+    if problem is not None or m == n:
+        return problem
     if proof is None:
         return "consistency: no proof given"
     if not verify_consistency(m, n, old.head.root, new.head.root, proof):
