@@ -125,14 +125,19 @@ def serve(config: str | None) -> None:
     settings = _settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s", force=True)
-    logscrub.install()
+    host, port = settings.listen_host_port  # checked when the settings were read
+    logscrub.install(keep=(host,))
     with _errors():
-        host, port = settings.listen_host_port
         runtime = Runtime(settings)
         info = runtime.geo.info()
         logging.getLogger("joingate").info(
             "GeoIP %s (%s, built %s); store %s; listening on %s:%d", info.path,
             info.database_type, info.as_json()["build_date"], settings.store_url, host, port)
+        age = freshness(info, settings.geoip_max_age, time.time())
+        if age["stale"]:
+            logging.getLogger("joingate").warning(
+                "the GeoIP database is %.0f days old, past geoip.max_age (%g): run joingate "
+                "geoip update", age["age_days"], settings.geoip_max_age)
         serve_app(build_app(runtime), settings)
 
 

@@ -27,8 +27,15 @@ _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{0,4}:){2,8}[0-9A-Fa-f.]*(?:%[\w.]+)?")
 
 
+# The service's own listen address, shown as it is (see install).
+_KEEP: set[str] = set()
+
+
 def _v4(match: re.Match[str]) -> str:
-    return MASK if all(int(part) < 256 for part in match.group().split(".")) else match.group()
+    text = match.group()
+    if text in _KEEP or not all(int(part) < 256 for part in text.split(".")):
+        return text
+    return MASK
 
 
 def _v6(match: re.Match[str]) -> str:
@@ -43,6 +50,8 @@ def _v6(match: re.Match[str]) -> str:
                 ipaddress.IPv6Address(candidate)
             except ValueError:
                 continue
+            if candidate in _KEEP:
+                return text
             return text[:head] + MASK + ("" if pct else core[len(candidate):])
     return text
 
@@ -78,10 +87,12 @@ class ScrubAddresses(logging.Filter):
 _FILTER = ScrubAddresses()
 
 
-def install() -> None:
+def install(keep: tuple[str, ...] = ()) -> None:
     """Put the filter on every handler of the root logger (a stderr handler is set up first
     if there is none), and send uncaught exceptions and warnings through logging too, so
-    their tracebacks are scrubbed as well."""
+    their tracebacks are scrubbed as well. `keep`: the service's own listen address, which
+    is no participant's and which an operator needs to read in the start-up line."""
+    _KEEP.update(keep)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="joingate: %(levelname)s %(name)s: %(message)s")

@@ -93,3 +93,14 @@ def test_filter_leaves_records_without_addresses_as_they_were(
     log, stream = logger
     log.warning("epoch %d: rooms changed: %s", 12, "vigil")
     assert stream.getvalue() == "epoch 12: rooms changed: vigil\n"
+
+
+def test_the_listen_address_is_kept() -> None:
+    from joingate import logscrub
+
+    logscrub._KEEP.add("192.0.2.80")
+    try:
+        assert scrub("listening on 192.0.2.80:8750, peer 192.0.2.81") == \
+            f"listening on 192.0.2.80:8750, peer {MASK}"
+    finally:
+        logscrub._KEEP.discard("192.0.2.80")
