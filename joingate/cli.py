@@ -30,7 +30,7 @@ from .errors import InvalidInput, JoingateError
 from .geo import freshness, open_geoip
 from .note import NoteError, parse_verifier
 from .policy import Restriction, normalize_room, parse_id, utc_now
-from .signing import create_key, load_signing, rotate_key, store_proof
+from .signing import LogTree, create_key, load_signing, rotate_key
 from .store import Store, open_store
 from .tlog import Published, check_extends, check_heads, read_published, unb64
 
@@ -614,7 +614,7 @@ def audit_verify_reports(old_file: str, new_file: str, url: str | None, key_text
         if url:
             proof = _fetch_proof(url, m, n)
         elif config:
-            proof = _with_store(config, lambda s: store_proof(s, m, n))
+            proof = _with_store(config, lambda s: LogTree(s).proof(m, n))
         else:
             _fail("url: give --url (the service) or --config (its store) for the "
                   "consistency proof", 2)

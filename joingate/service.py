@@ -26,7 +26,7 @@ from .errors import JoingateError
 from .geo import GeoReader, freshness, open_geoip
 from .metrics import LatencyHistogram
 from .policy import AuthorityRequest, Restriction, refuse_bidi, utc_now
-from .signing import load_signing
+from .signing import LogTree, load_signing
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
 from .tlog import Signing
@@ -107,6 +107,7 @@ class Runtime:
         # The same census, of participants whose last verdict was disputed (a subset).
         self.disputed_census = Census(settings.census_max_sources)
         self.signing: Signing | None = load_signing(settings)  # a bad key file stops start-up
+        self.log_tree = LogTree(self.store)  # answers the public consistency-proof route
         self.latency = LatencyHistogram()
         # Decision counts already flushed to the store, kept for /metrics (bounded by
         # days x restrictions x countries x outcomes).

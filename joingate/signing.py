@@ -17,7 +17,7 @@ from pathlib import Path
 from .audit import leaf_hashes
 from .config import Settings
 from .errors import InvalidInput
-from .merkle import consistency_proof
+from .merkle import Tree
 from .note import NoteError, Signer, parse_signer, valid_name
 from .policy import format_time, utc_now
 from .store.base import Store
@@ -108,13 +108,30 @@ async def rotate_key(store: Store, settings: Settings, name: str | None,
     return old, new
 
 
-async def store_proof(store: Store, first: int, second: int) -> list[bytes]:
-    """The consistency proof from size `first` to `second` over the store's log
-    (InvalidInput naming from or to for a range the log cannot answer)."""
-    entries = await store.audit_entries()
-    check_range(first, second, len(entries))
-    return await asyncio.to_thread(
-        lambda: consistency_proof(first, leaf_hashes(entries[:second])))
+class LogTree:
+    """The store's audit log as a Merkle tree, kept in memory and extended with the entries
+    appended since it was last read: a proof costs one small query and O(log² n) hashes. If
+    the log no longer lines up (entries removed), it is read again from the start; a log
+    rewritten in place is not noticed here, and needs not be: its proofs simply fail against
+    the signed roots a reader holds."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.tree = Tree()
+        self._lock = asyncio.Lock()
+
+    async def proof(self, first: int, second: int) -> list[bytes]:
+        """The consistency proof from size `first` to `second` (InvalidInput naming from or
+        to for a range the log cannot answer)."""
+        async with self._lock:
+            new = await self.store.audit_since(len(self.tree))
+            if new and new[0].seq != len(self.tree) + 1:
+                self.tree, new = Tree(), await self.store.audit_since(0)
+            if new:
+                leaves = await asyncio.to_thread(leaf_hashes, new)
+                self.tree.extend(leaves)
+            check_range(first, second, len(self.tree))
+            return self.tree.consistency_proof(first, second)
 
 
 def check_range(first: int, second: int, size: int) -> None:

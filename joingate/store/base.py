@@ -166,6 +166,9 @@ class Store(Protocol):
 
     async def audit_entries(self) -> list[AuditEntry]: ...
 
+    async def audit_since(self, after: int) -> list[AuditEntry]:
+        """The entries with a sequence number above `after`, in sequence order."""
+
     async def add_checkpoint(self, now: datetime,
                              signing: Signing | None = None) -> Checkpoint | None:
         """Record a checkpoint of the audit log (signed with `signing`) when

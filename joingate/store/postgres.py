@@ -350,6 +350,12 @@ class PostgresStore:
             return [_audit_of(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
         return await self._read(read)
 
+    async def audit_since(self, after: int) -> list[AuditEntry]:
+        async def read(conn: asyncpg.Connection) -> list[AuditEntry]:
+            return [_audit_of(r) for r in await conn.fetch(
+                "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq", after)]
+        return await self._read(read)
+
     async def add_checkpoint(self, now: datetime,
                              signing: Signing | None = None) -> Checkpoint | None:
         # Under the write lock: one signer at a time across instances, one tree.

@@ -353,6 +353,13 @@ class SqliteStore:
         return await self._run(read)
 
 
+    async def audit_since(self, after: int) -> list[AuditEntry]:
+        def read() -> list[AuditEntry]:
+            rows = self.conn.execute("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq",
+                                     (after,)).fetchall()
+            return [_audit_of(r) for r in rows]
+        return await self._run(read)
+
     async def add_checkpoint(self, now: datetime,
                              signing: Signing | None = None) -> Checkpoint | None:
         def write() -> Checkpoint | None:

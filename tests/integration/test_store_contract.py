@@ -15,9 +15,11 @@ import pytest
 from joingate import actions
 from joingate.audit import verify
 from joingate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from joingate.note import Signer, parse_note
 from joingate.policy import RequestDraft, Restriction, RestrictionDraft
 from joingate.store import Store, open_store
 from joingate.store.base import ROOM_NAMES_MIGRATION, CountRow, hash_token, migrations
+from joingate.tlog import Signing, rotation_note
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -126,6 +128,30 @@ async def test_audit_chain_and_checkpoints(store: Store) -> None:
     assert first is not None and first.size == 2 and first.head == entries[-1].hash
     assert await store.add_checkpoint(now) is None  # unchanged log: no new checkpoint
     assert await store.checkpoints() == [first]
+
+
+async def test_signed_checkpoints_rotations_and_entries_since(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    for i in range(3):
+        await store.create_token(f"t{i}", "admin", hash_token(f"secret{i}"), "t", now)
+    assert [e.seq for e in await store.audit_since(1)] == [2, 3]
+    assert await store.audit_since(3) == []
+    unsigned = await store.add_checkpoint(now)
+    assert unsigned is not None and unsigned.root and unsigned.note is None
+    key = Signing(Signer.generate("joingate/contract"), "joingate/contract")
+    signed = await store.add_checkpoint(now, key)  # same size, now signed
+    assert signed is not None and signed.size == 3 and signed.root == unsigned.root
+    assert signed.note is not None and parse_note(signed.note).signed_by(
+        key.signer.verifier)
+    assert await store.add_checkpoint(now, key) is None
+    assert (await store.checkpoints())[-1] == signed
+    new = Signing(Signer.generate("joingate/contract"), "joingate/contract")
+    note = rotation_note(key.origin, key.signer, new.signer, "2026-06-04T00:00:00Z")
+    await store.add_key_rotation(note, {"old": key.signer.verifier.hex_id,
+                                        "new": new.signer.verifier.hex_id}, "t", now)
+    assert await store.key_rotations() == [note]
+    assert (await store.audit_entries())[-1].action == "audit.key.rotate"
+    assert (await store.add_checkpoint(now, new)).size == 4  # type: ignore[union-attr]
 
 
 async def test_change_marker_sees_other_connections(store: Store, store_url: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from joingate.merkle import (
     EMPTY_ROOT,
+    Tree,
     consistency_proof,
     leaf_hash,
     node_hash,
@@ -147,3 +148,17 @@ def test_sizes_out_of_range() -> None:
     for bad in (0, 5):
         with pytest.raises(ValueError):
             consistency_proof(bad, LEAVES[:4])
+
+
+def test_a_growing_tree_answers_like_a_fresh_one() -> None:
+    tree = Tree()
+    for n in range(1, 65):
+        tree.extend(LEAVES[n - 1:n])
+        assert len(tree) == n and tree.root(n) == ROOTS[n - 1]
+        for first in range(1, n + 1):
+            assert tree.consistency_proof(first, n) == subproof(first, LEAVES[:n], True)
+    # Old sizes stay answerable after growth.
+    assert all(tree.root(n) == ROOTS[n - 1] for n in range(1, 65))
+    assert tree.consistency_proof(5, 37) == subproof(5, LEAVES[:37], True)
+    with pytest.raises(ValueError):
+        tree.consistency_proof(3, 65)
