@@ -149,6 +149,9 @@ def _node_of(name: str, room: str, bracketed: bool, field: str) -> str:
     if "'" in node:
         raise _refused(name, field, "cannot be a Jitsi meeting: Prosody refuses a room "
                        "address with an apostrophe (')")
+    if node == ALL_MEETINGS and not bracketed:
+        raise _refused(name, field, "is the room node '*', which cannot be told from '*' (all "
+                       "meetings)")
     return node
 
 

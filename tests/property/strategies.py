@@ -203,7 +203,8 @@ _BIDI = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 seen_name = st.text(
     alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="%/\\" + _BIDI),
     min_size=1, max_size=20).filter(
-    lambda s: s == s.strip() and not s.startswith("[") and _could_be_a_meeting(s))
+    lambda s: s == s.strip() and not s.startswith("[") and _could_be_a_meeting(s)
+    and jitsi_node_oracle(s) != "*")  # the node "*" cannot be told from all meetings
 tenant = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
 
 

@@ -62,6 +62,7 @@ def test_canonical_room(name: str, expected: str) -> None:
     ("tom's%20room", "apostrophe"),
     ("\uff07", "apostrophe"),             # NFKC makes the full-width one an apostrophe
     ("a\ud800b", "not valid Unicode"),
+    ("\uff0a", "cannot be told from"),         # NFKC makes the full-width one an asterisk
     ("r" * 1024, "longer than 1023 bytes"),
     ("会" * 114, "longer than 1023 bytes"),  # 114 x 9 escaped bytes
     ("acme/" + "r" * 1020, "longer than 1023 bytes"),   # [acme] counts
