@@ -16,8 +16,6 @@ local new_cache = require "util.cache".new;
 
 local util = module:require "joingate_util";
 
--- How long after a decision its replay may still use it (the replay normally follows at once).
-local REPLAY_WINDOW = 30;
 local VERIFY_DELAY = 0.05; -- joins admitted early are checked together, one batch per 50 ms
 local BATCH_SIZE = 1000;    -- the service's limit per /v1/authorize/batch call
 local NO_MEETING_TEXT = "This room does not belong to a meeting on this server.";
@@ -183,9 +181,11 @@ return function (ctx)
 
 	-- Sends a join back through the component from the start, marked as decided, so that it
 	-- meets the live room object and every other module's checks again, and our hook lets it
-	-- pass without asking twice.
+	-- pass without asking twice. A rate limiter may hold the replay in its queue again, for as
+	-- long as the queue is: the mark stays good until restrictions change (a new generation),
+	-- however long that takes, and only for this instance of the module.
 	local function replay(origin, stanza, meeting)
-		stanza.joingate_decided = { meeting = meeting; at = time_now() };
+		stanza.joingate_decided = { state = state; meeting = meeting; generation = state.generation };
 		module:fire_event("presence/full", { origin = origin; stanza = stanza });
 	end
 
@@ -216,7 +216,7 @@ return function (ctx)
 		local decided = stanza.joingate_decided;
 		if not decided then return false; end
 		stanza.joingate_decided = nil;
-		return decided.meeting == meeting and decided.at + REPLAY_WINDOW > time_now();
+		return decided.state == state and decided.meeting == meeting and decided.generation == state.generation;
 	end
 
 	local function on_pre_join(event)

@@ -103,3 +103,50 @@ async def test_joins_survive_their_room_being_evicted_while_they_wait(
     for host, guest, room in zip(hosts, guests, rooms, strict=True):
         guest.say(room, f"hello {room}")
         await host.wait_message(room, f"hello {room}")
+
+
+async def test_a_restriction_made_while_a_decided_join_waits_for_its_replay_covers_it(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A join decided outside a runner is replayed into the component, and the rate limiter holds
+    # the replay in its queue again. A restriction made meanwhile must apply to that join: the
+    # answer it got is stale, and the sweep that followed the restriction could not see it.
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    server = make_prosody(service.url, service.plugin_token, timeout=DECIDED,
+                          muc_modules=("test_rate_limit",), muc_options={"test_rate_joins": 1})
+    await server.until_log("1 restricted")
+    first, hk, *fillers = await crowd.connect(
+        server, address("US", 170), address("HK", 170), *(address("US", 171 + i) for i in range(8)))
+    assert (await first.join("june4")).joined
+    hk_join = asyncio.create_task(hk.join("june4", timeout=60))
+    filler_joins = [asyncio.create_task(f.join("june4", timeout=60)) for f in fillers]
+    await server.until_log("Join to june4 allowed (country HK)", timeout=20)
+    mark = server.log_mark()
+    status, made = await asyncio.to_thread(service.api, "POST", "/v1/restrictions", {
+        "rooms": ["june4"], "countries": ["CN", "HK"], "reason": "wider order"})
+    assert status == 201, made
+    await server.until_log("Enforcement update: 1 changed", after=mark)
+    result = await hk_join
+    if result.joined:  # replayed before the feed saw the change: the sweep must take it out
+        removed = await hk.wait_removed("june4", timeout=20)
+        assert "307" in removed.statuses
+    else:
+        assert "HK" in (result.error_text or ""), result
+    assert all(r.joined for r in await asyncio.gather(*filler_joins))
+
+
+@pytest.mark.timeout(240)  # two passes through a 36 s queue
+async def test_joins_held_longer_than_half_a_minute_still_get_in(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A big meeting's start: the rate limiter's queue is longer than 30 s. Every gated join waits
+    # in it twice (first as itself, then as its replay); its decision must still be honoured
+    # then, or the join is decided again, replayed to the back of the queue, and never gets in.
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    server = make_prosody(service.url, service.plugin_token, timeout=DECIDED,
+                          muc_modules=("test_rate_limit",),
+                          muc_options={"test_rate_joins": 1, "test_rate_every": 4})
+    await server.until_log("1 restricted")
+    people = await crowd.connect(server, *(address("US", 180 + i) for i in range(10)))
+    results = await asyncio.gather(*(p.join("june4", timeout=150) for p in people))
+    assert all(r.joined for r in results), results
+    assert max(r.seconds for r in results) > 32, [r.seconds for r in results]
+    assert server.log().count("Join to june4 allowed (country US)") == len(people)

@@ -10,6 +10,8 @@ local new_throttle = require "util.throttle".create;
 local timer = require "util.timer";
 
 local joins_per_second = module:get_option_number("test_rate_joins", 3);
+-- Seconds between two hand-backs (Jitsi: 1); longer makes a long queue with few participants.
+local every = module:get_option_number("test_rate_every", 1);
 
 local function drain(room)
 	local queue = room.test_join_queue;
@@ -21,7 +23,7 @@ local function drain(room)
 			room:handle_normal_presence(event.origin, event.stanza);
 		end
 	end
-	if #queue > 0 then return 1; end
+	if #queue > 0 then return every; end
 	room.test_join_timer = nil;
 end
 
@@ -38,7 +40,7 @@ module:hook("muc-occupant-pre-join", function (event)
 		queue[#queue + 1] = event;
 		if not room.test_join_timer then
 			room.test_join_timer = true;
-			timer.add_task(1, function ()
+			timer.add_task(every, function ()
 				if room._data.destroyed then return; end
 				return drain(room);
 			end);
