@@ -46,26 +46,54 @@ return function (ctx)
 		end
 	end
 
+	-- mod_muc's list of the rooms it keeps in storage (its "persistent" store): persistent rooms,
+	-- and rooms swapped out of its bounded room cache (muc_room_cache_size, 100 by default),
+	-- occupants and all, until their next stanza. A sweep must reach those too; reading the list
+	-- lets it bring back only the ones that may belong to a changed meeting.
+	local stored_rooms = module:open_store("persistent");
+
+	-- The rooms a sweep of `changed` looks at: those in memory, and the JIDs of stored rooms that
+	-- may belong to a changed meeting. On the conference component a room's JID names its
+	-- meeting; a breakout or lobby room's meeting is only known once the room is back.
+	local function rooms_to_check(changed)
+		local rooms, seen = {}, {};
+		for room in muc.live_rooms() do
+			rooms[#rooms + 1] = room;
+			seen[room.jid] = true;
+		end
+		local stored = stored_rooms:get(nil);
+		for jid in pairs(type(stored) == "table" and stored or {}) do
+			if not seen[jid] and (opts.main_muc or util.covers(changed, util.room_name(jid))) then
+				rooms[#rooms + 1] = jid;
+			end
+		end
+		return rooms;
+	end
+
 	-- The occupants of the meetings in `changed` ("*" = every meeting) on this component, in
 	-- the order they are checked, and those without an address of their own.
 	local function occupants_of(changed)
 		local located, unlocated = {}, {};
-		for room in muc.live_rooms() do
-			local meeting = meetings.meeting_of(room);
-			if meeting and util.covers(changed, meeting) and not meetings.is_exempt_room(meeting) then
-				for nick, occupant in room:each_occupant() do
-					for real_jid in occupant:each_session() do
-						if not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
-							local target = { room = room; meeting = meeting; nick = nick; real_jid = real_jid };
-							target.ip = meetings.client_address(prosody.full_sessions[real_jid]);
-							if target.ip then
-								located[#located + 1] = target;
-							else
-								unlocated[#unlocated + 1] = target;
-							end
+		local function add_occupants(room, meeting)
+			for nick, occupant in room:each_occupant() do
+				for real_jid in occupant:each_session() do
+					if not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
+						local target = { room = room; meeting = meeting; nick = nick; real_jid = real_jid };
+						target.ip = meetings.client_address(prosody.full_sessions[real_jid]);
+						if target.ip then
+							located[#located + 1] = target;
+						else
+							unlocated[#unlocated + 1] = target;
 						end
 					end
 				end
+			end
+		end
+		for _, room in ipairs(rooms_to_check(changed)) do
+			if type(room) == "string" then room = muc.get_room_from_jid(room); end
+			local meeting = room and meetings.meeting_of(room);
+			if meeting and util.covers(changed, meeting) and not meetings.is_exempt_room(meeting) then
+				add_occupants(room, meeting);
 			end
 		end
 		return located, unlocated;

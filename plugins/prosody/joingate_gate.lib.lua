@@ -77,6 +77,10 @@ return function (ctx)
 	end
 
 	local function remove(room, meeting, nick, real_jid, decision, when)
+		-- The room as Prosody holds it now: the object we were given may have been swapped out to
+		-- storage meanwhile (its room cache is bounded), and a kick there would be lost.
+		room = muc.get_room_from_jid(room.jid);
+		if not room then return false; end
 		-- Only someone who is still there in the same session: answers take a moment.
 		local occupant = room:get_occupant_by_nick(nick);
 		if not (occupant and occupant.sessions[real_jid]) then return false; end

@@ -53,8 +53,7 @@ return function (options)
 
 	-- Breakout room JID -> main room JID, learnt from the main rooms' _data.breakout_rooms
 	-- (the only link Jitsi's mod_muc_breakout_rooms keeps that survives its own reloads).
-	-- Bounded: breakout rooms come and go all day; a forgotten one is looked up again. Once
-	-- known, the main room is found even when Prosody has swapped it out of memory.
+	-- Bounded: breakout rooms come and go all day; a forgotten one is looked up again.
 	local breakout_parent = new_cache(10000);
 
 	local function find_breakout_parent(muc, room_jid)
@@ -66,7 +65,10 @@ return function (options)
 			end
 			breakout_parent:set(room_jid, nil);
 		end
-		for main_room in muc.live_rooms() do
+		-- Rooms in memory first; then those Prosody swapped out to storage (its room cache is
+		-- bounded), which each_room() brings back. Only a room seen for the first time since
+		-- this module loaded, whose main room is out of memory, or an unlinked one gets that far.
+		for main_room in muc.each_room() do
 			local linked = main_room._data.breakout_rooms;
 			if linked and linked[room_jid] then
 				breakout_parent:set(room_jid, main_room.jid);

@@ -149,3 +149,63 @@ async def census_reaches(service: JoingateService, expected: dict[str, Any]) -> 
             return census
         await asyncio.sleep(0.2)  # each component reports every second
     raise AssertionError(f"census never reached {expected}: {census}")
+
+
+
+async def test_sweep_reaches_rooms_prosody_swapped_out_of_memory(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # Prosody keeps at most muc_room_cache_size rooms per component in memory (100 by default)
+    # and swaps the least recently used out to storage, occupants and all, bringing it back on
+    # its next stanza. Here every component keeps 2: of 3 meetings and 4 breakout rooms, each
+    # with a CN participant, some are out of memory when the restriction comes, whichever.
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True,
+                          muc_options={"muc_room_cache_size": 2})
+    await feeds_connected(server)
+    meetings = ["council", "picnic", "fair"]
+    mods = await crowd.connect(server, *(address("US", 210 + i) for i in range(3)))
+    cn_main = await crowd.connect(server, *(address("CN", 210 + i) for i in range(3)))
+    for meeting, mod, cn in zip(meetings, mods, cn_main, strict=True):
+        assert (await mod.join(meeting)).joined
+        assert (await cn.join(meeting)).joined
+    cn_out = await crowd.connect(server, *(address("CN", 220 + i) for i in range(4)))
+    (us_out,) = await crowd.connect(server, address("US", 220))
+    rooms = []
+    for i, cn in enumerate(cn_out):
+        room = await breakout_room(crowd, server, mods[0], "council", f"Group {i}", 230 + i)
+        assert (await cn.join(room)).joined
+        rooms.append(room)
+    assert (await us_out.join(rooms[0])).joined
+
+    mark = server.log_mark()
+    restrict(service, meetings, ["CN"])
+    await asyncio.gather(*(cn.wait_removed(room) for cn, room in zip(cn_out, rooms, strict=True)),
+                         *(cn.wait_removed(m) for cn, m in zip(cn_main, meetings, strict=True)))
+    assert "Restoring room" in server.log()[mark:]  # the sweep did meet swapped-out rooms
+    await asyncio.gather(assert_stay([us_out], rooms[0]),
+                         *(assert_stay([mod], m) for mod, m in zip(mods, meetings, strict=True)))
+
+
+async def test_breakout_rooms_found_after_a_reload_while_main_rooms_are_out_of_memory(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A reloaded module (as after a configuration change) knows no breakout room yet; the main
+    # rooms that link them may be out of memory then (2 per component here, 3 meetings).
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True,
+                          muc_options={"muc_room_cache_size": 2})
+    await feeds_connected(server)
+    meetings = ["council", "picnic", "fair"]
+    mods = await crowd.connect(server, *(address("US", 240 + i) for i in range(3)))
+    cn_out = await crowd.connect(server, *(address("CN", 240 + i) for i in range(3)))
+    rooms = []
+    for i, (meeting, mod, cn) in enumerate(zip(meetings, mods, cn_out, strict=True)):
+        assert (await mod.join(meeting)).joined
+        room = await breakout_room(crowd, server, mod, meeting, "Tables", 243 + i)
+        assert (await cn.join(room)).joined
+        rooms.append(room)
+
+    mark = server.log_mark()
+    server.shell(f"module:reload('joingate', '{BREAKOUT_DOMAIN}')")
+    await server.until_log(f"{BREAKOUT_DOMAIN}:joingate\tinfo\tjoingate enforcement feed connected",
+                           after=mark)
+    restrict(service, meetings, ["CN"])
+    await asyncio.gather(*(cn.wait_removed(room) for cn, room in zip(cn_out, rooms, strict=True)))
+    await asyncio.gather(*(assert_stay([mod], m) for mod, m in zip(mods, meetings, strict=True)))

@@ -120,3 +120,32 @@ async def test_people_waiting_in_a_lobby_are_swept_with_the_meeting(
                          assert_stay([mod], lobby),
                          assert_stay([mod], "council"))
     assert not (await cn.join(lobby)).joined
+
+
+
+async def test_lobby_swapped_out_of_memory_is_still_its_meeting(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # A lobby Prosody swapped out to storage comes back without Jitsi's in-memory main_room_jid;
+    # the main room's _data.lobbyroom still links it. Every component keeps 2 rooms in memory,
+    # so of 3 lobbies at least one is out of memory when the restriction comes.
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True,
+                          muc_options={"muc_room_cache_size": 2})
+    await feeds_connected(server)
+    meetings = ["council", "picnic", "fair"]
+    mods = await crowd.connect(server, *(address("US", 220 + i) for i in range(3)))
+    waiting = await crowd.connect(server, *(address("CN", 220 + i) for i in range(3)))
+    (us,) = await crowd.connect(server, address("US", 230))
+    lobbies = [await meeting_with_lobby(mod, m) for mod, m in zip(mods, meetings, strict=True)]
+    for p, meeting, lobby in zip(waiting, meetings, lobbies, strict=True):
+        await knock(p, meeting)
+        assert (await p.join(lobby)).joined
+    await knock(us, "council")
+    assert (await us.join(lobbies[0])).joined
+
+    mark = server.log_mark()
+    restrict(service, meetings, ["CN"])
+    removed = await asyncio.gather(*(p.wait_removed(lobby)
+                                     for p, lobby in zip(waiting, lobbies, strict=True)))
+    assert all(r.reason == REASON for r in removed)
+    assert "@lobby.localhost from storage" in server.log()[mark:]
+    await assert_stay([us], lobbies[0])
