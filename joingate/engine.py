@@ -21,6 +21,8 @@ from .policy import ALL_MEETINGS, Restriction
 # window against the clock, so a window opens on time even if the rebuild timer runs late.
 HORIZON_SECONDS = 300.0
 DAY = 86400
+# Bound on a snapshot's (room, country) -> verdict memo; a full memo starts over.
+JUDGED_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,15 @@ class Snapshot:
     # immutable, so the hot path hands out the same object instead of building a new one.
     # Bounded by restrictions x countries.
     verdicts: dict[tuple[int, str | None, str], Verdict] = field(default_factory=dict)
+    # Verdicts by (room, country), good from built_at until next_change: no window opens or
+    # closes in between, so the rules in force, hence the verdict, stay the same. This keeps a
+    # decision one dict probe however many rules a room has.
+    judged: dict[tuple[str, str | None], Verdict] = field(default_factory=dict)
+    valid_until: float = field(init=False)  # next_change, +inf when none
+
+    def __post_init__(self) -> None:
+        until = float("inf") if self.next_change is None else self.next_change
+        object.__setattr__(self, "valid_until", until)
 
     @property
     def restricted(self) -> list[str]:
@@ -142,8 +153,20 @@ class Engine:
             rules = snap.everywhere
             if not rules:
                 return _allow(country)
-        return _judge(rules, country, now, self.deny_unknown, snap.verdicts,
-                      self.deny_disputed)
+            room = ALL_MEETINGS  # the same rules for every such room: one memo entry
+        if country.__class__ is Disputed or not snap.built_at <= now < snap.valid_until:
+            # A Disputed equals (and hashes as) its primary's code: it must not share a key.
+            return _judge(rules, country, now, self.deny_unknown, snap.verdicts,
+                          self.deny_disputed)
+        key = (room, country)
+        found = snap.judged.get(key)
+        if found is None:
+            found = _judge(rules, country, now, self.deny_unknown, snap.verdicts,
+                           self.deny_disputed)
+            if len(snap.judged) >= JUDGED_MAX:
+                snap.judged.clear()
+            snap.judged[key] = found
+        return found
 
     def count(self, verdict: Verdict, now: float, outcome: str) -> None:
         """Record one decision: outcome is allowed | refused | removed; a disputed verdict is

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from joingate.engine import HORIZON_SECONDS, Engine, build_snapshot
+from joingate.engine import HORIZON_SECONDS, Engine, Verdict, build_snapshot
 from joingate.geo import GeoReader
 from joingate.policy import ALL_MEETINGS, Restriction
 from tests.support.geodb import LOOPBACK_COUNTRY, address
@@ -69,8 +69,29 @@ def test_decide_refuses_exactly_whom_a_rule_in_force_in_that_meeting_covers(
     engine = Engine(geo, "deny" if deny_unknown else "allow")
     engine.snapshot = build_snapshot(rules, NOW)
     at = NOW + timedelta(seconds=later)  # within the horizon the snapshot is built for
-    verdict = engine.decide(room, ip, at.timestamp())
+    _check_against_model(engine.decide(room, ip, at.timestamp()), rules, room, country, at,
+                         deny_unknown)
 
+
+@given(policies, st.lists(st.integers(0, int(HORIZON_SECONDS)), min_size=1, max_size=8),
+       st.booleans())
+def test_one_engine_asked_again_and_again_across_windows_still_follows_the_model(
+        geo: GeoReader, rules: tuple[Restriction, ...], laters: list[int],
+        deny_unknown: bool) -> None:
+    """The verdicts an engine remembers per (room, country) never outlive a window opening or
+    closing: every room and participant asked at each moment, in any order of moments."""
+    engine = Engine(geo, "deny" if deny_unknown else "allow")
+    engine.snapshot = build_snapshot(rules, NOW)
+    for later in laters:
+        at = NOW + timedelta(seconds=later)
+        for room in [*ROOMS, UNRESTRICTED]:
+            for ip, country in PARTICIPANTS:
+                _check_against_model(engine.decide(room, ip, at.timestamp()), rules, room,
+                                     country, at, deny_unknown)
+
+
+def _check_against_model(verdict: Verdict, rules: tuple[Restriction, ...], room: str,
+                         country: str | None, at: datetime, deny_unknown: bool) -> None:
     assert verdict.country == country
     in_room = [r for r in rules if _applies(r, room) and _in_force(r, at)]
     deniers = [r for r in in_room if _denies(r, country, deny_unknown)]
