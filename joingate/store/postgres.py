@@ -368,7 +368,9 @@ class PostgresStore:
                 return None
             entries = [_audit_of(r) for r in
                        await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
-            made = make_checkpoint(entries, last, format_time(now) or "", signing)
+            # Hashing the whole log: off the event loop, so joins are decided meanwhile.
+            made = await asyncio.to_thread(make_checkpoint, entries, last,
+                                           format_time(now) or "", signing)
             await conn.execute(f"INSERT INTO audit_checkpoints ({_CHECKPOINT}) "
                                "VALUES ($1, $2, $3, $4, $5, $6)", made.at, made.size,
                                made.head, made.root, made.note, made.key)
