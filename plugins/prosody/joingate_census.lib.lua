@@ -9,6 +9,8 @@
 
 local async = require "util.async";
 
+local util = module:require "joingate_util";
+
 return function (ctx)
 	local opts, http, meetings, gate = ctx.options, ctx.http, ctx.meetings, ctx.gate;
 	local muc = ctx.muc;
@@ -19,7 +21,8 @@ return function (ctx)
 		local rooms, disputed = {}, nil;
 		for room in muc.live_rooms() do
 			local meeting, kind = meetings.meeting_of(room);
-			if meeting and kind ~= "lobby" and not meetings.is_exempt_room(meeting) then
+			if meeting and kind ~= "lobby" and not meetings.is_exempt_room(meeting)
+				and not util.has_bidi_control(meeting) then
 				local per_country = rooms[meeting];
 				for _, occupant in room:each_occupant() do
 					local real_jid = occupant.jid;

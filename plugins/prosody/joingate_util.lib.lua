@@ -1,7 +1,7 @@
 -- joingate_util: the pure part of mod_joingate.
 --
 -- No Prosody library is required here, so that these functions can be tested with a plain
--- Lua interpreter (tests/prosody/lua/test_util.lua). mod_joingate loads this file with
+-- Lua interpreter (tests/prosody/lua/test_joingate_util.lua). mod_joingate loads this file with
 -- module:require "joingate_util"; operators copy it next to mod_joingate.lua.
 
 local M = {};
@@ -194,6 +194,13 @@ end
 M.UNAVAILABLE_TEXT = "This meeting cannot be joined right now because its join check is unavailable."
 	.. " Please try again later.";
 M.UNLOCATED_TEXT = "This meeting is restricted and your connection could not be located.";
+
+-- Does a name carry a bidirectional embedding, override or isolate control (U+202A-202E,
+-- U+2066-2069)? The service refuses such text, so a meeting named with one (any XMPP client can
+-- make such a room) is left out of the census instead of spoiling the whole report.
+function M.has_bidi_control(s)
+	return s:find("\226\128[\170-\174]") ~= nil or s:find("\226\129[\166-\169]") ~= nil;
+end
 
 -- Exponential back-off: 1, 2, 4, ... seconds, capped.
 function M.backoff(failures, cap)

@@ -120,6 +120,12 @@ check("restricted miss", util.fallback_allows("restricted", set, "picnic"), true
 check("restricted all", util.fallback_allows("restricted", { ["*"] = true }, "picnic"), false);
 check("restricted nil set", util.fallback_allows("restricted", nil, "picnic"), true);
 
+-- bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE)
+check("bidi override", util.has_bidi_control("june4\226\128\174x"), true);
+check("bidi isolate", util.has_bidi_control("\226\129\166june4"), true);
+check("no bidi", util.has_bidi_control("caf%c3%a9%20vigil"), false);
+check("zwj is not bidi", util.has_bidi_control("a\226\128\141b"), false);
+
 -- back-off, chunks, URLs
 check("backoff 0", util.backoff(0), 0);
 check("backoff 1", util.backoff(1), 1);
