@@ -44,12 +44,21 @@ def format_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
+# The shape parse_time accepts, checked before fromisoformat: Python 3.11's reads any character
+# as the date/time separator and takes one stray character before the offset.
+_ISO_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
+    r"(?:Z|[+-]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?)?", re.ASCII)
+
+
 def parse_time(value: str, field_name: str, round_up: bool = False) -> datetime:
     """ISO 8601 date-time with an offset (e.g. 2026-06-04T20:00:00+08:00 or ...Z) → UTC, kept
     to the second: fractions are dropped, or rounded up with `round_up` (a window's start), so
     that a restriction never applies outside the window it was given."""
     text = value.strip() if isinstance(value, str) else ""
     try:
+        if not _ISO_DATE_TIME.fullmatch(text):
+            raise ValueError(text)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{field_name}: expected an ISO 8601 date-time such as "
