@@ -107,12 +107,8 @@ def build_snapshot(restrictions: Iterable[Restriction], now: datetime) -> Snapsh
     by_room: dict[str, list[Rule]] = {}
     active: dict[str, set[int]] = {}
     boundaries: list[float] = []
-    for r in restrictions:
-        if r.revoked_at is not None:
-            continue
+    for r in pending(restrictions, now):
         rule = _rule_of(r)
-        if rule.ends <= t:
-            continue
         boundaries.extend(b for b in (rule.starts, rule.ends) if b > t)
         if rule.starts > t + HORIZON_SECONDS:
             continue
@@ -124,6 +120,13 @@ def build_snapshot(restrictions: Iterable[Restriction], now: datetime) -> Snapsh
     rooms = {room: tuple(rules) + everywhere for room, rules in by_room.items()}
     return Snapshot(rooms, everywhere, {k: frozenset(v) for k, v in active.items()}, t,
                     min(boundaries) if boundaries else None)
+
+
+def pending(restrictions: Iterable[Restriction], now: datetime) -> list[Restriction]:
+    """The restrictions a snapshot at `now` or later can still need: not revoked, not ended.
+    Most stored ones are ended: they are dropped here, before any work is spent on them."""
+    return [r for r in restrictions
+            if r.revoked_at is None and (r.ends_at is None or r.ends_at > now)]
 
 
 def changed_rooms(old: Snapshot, new: Snapshot) -> set[str]:

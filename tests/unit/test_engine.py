@@ -15,6 +15,7 @@ from joingate.engine import (
     Snapshot,
     build_snapshot,
     changed_rooms,
+    pending,
 )
 from joingate.errors import InvalidInput
 from joingate.geo import GeoReader
@@ -84,6 +85,15 @@ def test_ended_and_revoked_are_dropped() -> None:
     assert snap.by_room == {}
     assert snap.active == {}
     assert snap.next_change is None
+
+
+def test_pending_keeps_what_a_later_snapshot_can_need() -> None:
+    kept = [restriction(5, ["e"], starts=-60, ends=1), restriction(6, ["f"], starts=7200),
+            restriction(7, ["g"])]
+    gone = [restriction(1, ["a"], starts=-7200, ends=-3600),
+            restriction(2, ["b"], starts=-7200, ends=0), restriction(3, ["c"], revoked=True),
+            restriction(4, ["d"], starts=600, ends=1200, revoked=True)]
+    assert pending([*gone[:2], *kept, *gone[2:]], NOW) == kept
 
 
 def test_scheduled_within_the_horizon_is_held_but_not_active() -> None:
