@@ -157,6 +157,8 @@ return function (ctx)
 				if sweep(pending) then
 					pending = nil;
 					failures = 0;
+				elseif stopped then
+					break; -- the sweep's call was cut by an unload
 				else
 					state.feed_connected = false; -- no remembered answers until the service answers again
 					failures = failures + 1;

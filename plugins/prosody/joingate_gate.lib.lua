@@ -9,6 +9,7 @@
 -- luacheck: globals module
 
 local async = require "util.async";
+local timer = require "util.timer";
 local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
 local time_now = require "util.time".now;
@@ -197,11 +198,25 @@ return function (ctx)
 		return origin.destroyed or origin.type == "c2s_destroyed";
 	end
 
+	-- The module is being unloaded (a reload, say) while this join waited, and its call was cut:
+	-- the service did not fail, so the fail mode must not decide. The join goes through the
+	-- component again once the reload is done (a plain timer: this module's own end with it),
+	-- and the module loaded next decides it; with none loaded, it is not gated, like every
+	-- join after it.
+	local function hand_over(origin, stanza)
+		stanza.joingate_decided = nil;
+		timer.add_task(0, function ()
+			if is_session_gone(origin) then return; end
+			module:fire_event("presence/full", { origin = origin; stanza = stanza });
+		end);
+	end
+
 	-- A join that arrived outside an async runner: decide it in a runner of our own.
 	local function decide_later(origin, stanza, room, meeting, ip)
 		local runner = async.runner(function ()
 			local decision, err = authorize(meeting, ip);
 			if is_session_gone(origin) then return; end
+			if state.unloading then return hand_over(origin, stanza); end
 			local verdict, text = judge(room, meeting, stanza.attr.from, decision, err);
 			if verdict == "refuse" then
 				refuse(origin, stanza, room.jid, text);
@@ -267,6 +282,10 @@ return function (ctx)
 		end
 
 		local decision, err = authorize(meeting, ip);
+		if state.unloading then
+			hand_over(origin, stanza);
+			return true;
+		end
 
 		-- The join waited: what Prosody decided before this hook may be stale. A room that
 		-- closed, or whose object Prosody evicted and restored meanwhile (its room cache is

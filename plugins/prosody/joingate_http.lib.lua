@@ -31,6 +31,8 @@ return function (base_url, token)
 			if req then in_flight[req] = nil; end
 			if code == "timeout" then
 				return callback(nil, "no answer within " .. limit .. " s");
+			elseif code == "aborted" then
+				return callback(nil, "the call was cut: the module is being unloaded");
 			elseif type(code) ~= "number" or code == 0 then
 				return callback(nil, "connection failed: " .. tostring(resp_body));
 			elseif code == 401 or code == 403 then
@@ -59,7 +61,7 @@ return function (base_url, token)
 		end
 		if not finished then
 			req = made;
-			if req then in_flight[req] = true; end
+			if req then in_flight[req] = finish; end
 			timer = module:add_timer(limit, function ()
 				if finished then return; end
 				local r = req;
@@ -93,8 +95,13 @@ return function (base_url, token)
 		end
 	end
 
+	-- Every call still waiting ends now, its callback told so (a cut request never answers, and
+	-- the module's own timers are gone once it is unloaded).
 	local function abort_all()
-		for r in pairs(in_flight) do
+		local cut = {};
+		for r, finish in pairs(in_flight) do cut[r] = finish; end
+		for r, finish in pairs(cut) do
+			finish(nil, "aborted");
 			http.destroy_request(r);
 		end
 	end

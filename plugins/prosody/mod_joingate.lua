@@ -160,6 +160,8 @@ local ctx = {
 		-- Meetings someone entered without an answer (fail mode let them in); swept as soon as
 		-- the service answers again, so an outage cannot leave a covered participant in.
 		unchecked = {};
+		-- Set when the module is unloaded: joins still waiting are handed to the next one.
+		unloading = false;
 	};
 };
 ctx.meetings = module:require("joingate_meetings")(options);
@@ -190,6 +192,7 @@ if options.enforce then
 end
 
 function module.unload()
+	ctx.state.unloading = true;
 	if feed then feed.stop(); end
 	ctx.http.abort_all();
 end

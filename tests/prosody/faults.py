@@ -62,14 +62,21 @@ class HangingFront:
 
 
 @contextlib.asynccontextmanager
-async def join_checks_hang(service_url: str) -> AsyncIterator[HangingFront]:
+async def join_checks_hang(service_url: str, first: int | None = None
+                           ) -> AsyncIterator[HangingFront]:
     """A front for the real service whose single-join endpoint (POST /v1/authorize) never
-    answers, while every other route (enforcement feed, batch checks) is passed through.
-    The outage a slow database or an overloaded service looks like from Prosody."""
+    answers (only its `first` calls, when given), while every other route (enforcement feed,
+    batch checks) is passed through. The outage a slow database or an overloaded service looks
+    like from Prosody."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
     front = HangingFront()
+    hung = 0
 
     async def hang(request: web.Request) -> web.StreamResponse:
+        nonlocal hung
+        if first is not None and hung >= first:
+            return await forward(request)
+        hung += 1
         front.held.put_nowait(request.path)
         await asyncio.Event().wait()  # cancelled when Prosody gives up and closes
         raise AssertionError("unreachable")

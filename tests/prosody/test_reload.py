@@ -8,7 +8,9 @@ import asyncio
 import pytest
 
 from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.faults import join_checks_hang
 from tests.prosody.harness import MUC_DOMAIN
+from tests.prosody.xmpp import assert_stay
 from tests.support.geodb import address
 from tests.support.service import JoingateService
 
@@ -41,3 +43,29 @@ async def test_reload_applies_new_options_and_stops_the_old_loop(
     assert not refused.joined and "join check is unavailable" in (refused.error_text or "")
     await asyncio.sleep(2.5)  # past the first retry (1 s) of any loop still running
     assert server.log()[mark:].count("enforcement feed unavailable") == 1
+
+
+@pytest.mark.parametrize(("country", "fail_mode", "joins"),
+                         [("US", "restricted", True), ("CN", "open", False)])
+async def test_a_join_waiting_for_the_service_during_a_reload_is_decided_by_the_service(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd,
+        country: str, fail_mode: str, joins: bool) -> None:
+    # The operator reloads the module while a join waits for its answer: the reload cuts the
+    # call, but the service is there, so the join must still get the service's decision — never
+    # the fail mode's (an allowed participant refused, a covered one let in unchecked).
+    service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+    async with join_checks_hang(service.url, first=1) as front:
+        server = make_prosody(front.url, service.plugin_token, fail_mode=fail_mode, timeout=20)
+        await server.until_log("1 restricted")
+        person, = await crowd.connect(server, address(country, 190))
+        joining = asyncio.create_task(person.join("june4", timeout=40))
+        await asyncio.wait_for(front.held.get(), 20)
+        mark = server.log_mark()
+        await asyncio.to_thread(server.shell, f"module:reload('joingate', '{MUC_DOMAIN}')")
+        result = await joining
+        assert result.joined is joins, result
+        if not joins:
+            assert country in (result.error_text or ""), result
+        assert "without an answer from joingate" not in server.log()[mark:]
+        if joins:
+            await assert_stay([person], "june4")
