@@ -5,7 +5,7 @@
 1. decide() ns/op (GeoIP cache hits) as rules grow where they weigh: 1 to 1,000 rules in the
    one room asked about, 100 rules on every meeting (`*`), and 10 to 100,000 rooms restricted
    (one rule each); for that room and for an unrestricted one. Floor: the same call with one
-   rule (the first row). Target: flat, within noise.
+   rule (the first row). Three rounds over all cases, the best of each. Target: flat.
 2. Snapshot rebuild from 100,000 stored restrictions, 99 % of them ended (best of 3), and
    the worst stall of the event loop while it runs, on the loop and off it as the service
    does it.
@@ -140,11 +140,15 @@ def main() -> None:
     cases.append(("1 rule + 100 on every meeting", in_one_room(1) + everywhere(100)))
     cases += [(f"{n:,} rooms restricted", restrictions(n)) for n in (10, 100_000)]
     cases.append(("1 rule in the room (again)", in_one_room(1)))
-    rows = []
-    for name, rules in cases:
-        engine.snapshot = build_snapshot(rules, datetime.now(UTC))
-        rows.append((name, per_call_ns(engine, "room-7", sample),
-                     per_call_ns(engine, "lobby", sample)))
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(3):  # rounds over every case, the best of each: load and warm-up even out
+        for name, rules in cases:
+            engine.snapshot = build_snapshot(rules, datetime.now(UTC))
+            inside = per_call_ns(engine, "room-7", sample)
+            outside = per_call_ns(engine, "lobby", sample)
+            was = best.get(name, (inside, outside))
+            best[name] = (min(was[0], inside), min(was[1], outside))
+    rows = [(name, *best[name]) for name, _ in cases]
     floor_in, floor_out = rows[0][1], rows[0][2]
     print(f"{'rules':<31} {'restricted room':>16} {'x floor':>8} {'unrestricted room':>18} "
           f"{'x floor':>8}  (ns/op; floor: the first row)")
