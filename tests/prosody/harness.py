@@ -201,9 +201,12 @@ Component {lua(self.muc_domain)} "muc"
             options = {**self.muc_options, **self.joingate, **extra}
             return "\n".join(f"\t{key} = {lua(value)}" for key, value in options.items())
 
+        # Jitsi's components restrict room creation; a test may open it (muc_options).
+        restrict = "" if "restrict_room_creation" in self.muc_options else \
+            "\trestrict_room_creation = true"
         return f"""
 Component {lua(BREAKOUT_DOMAIN)} "muc"
-\trestrict_room_creation = true
+{restrict}
 \tstorage = "memory"
 \tadmins = {{ "focus@{AUTH_DOMAIN}" }}
 \tmuc_room_locking = false
@@ -213,7 +216,7 @@ Component {lua(BREAKOUT_DOMAIN)} "muc"
 
 Component {lua(LOBBY_DOMAIN)} "muc"
 \tstorage = "memory"
-\trestrict_room_creation = true
+{restrict}
 \tmuc_room_locking = false
 \tmuc_room_default_public_jids = true
 \tmodules_enabled = {muc_modules}

@@ -149,3 +149,24 @@ async def test_lobby_swapped_out_of_memory_is_still_its_meeting(
     assert all(r.reason == REASON for r in removed)
     assert "@lobby.localhost from storage" in server.log()[mark:]
     await assert_stay([us], lobbies[0])
+
+
+async def test_a_lobby_room_nobody_linked_is_no_way_in(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # With room creation open on the lobby component, anyone can make NODE@lobby directly. A
+    # room no meeting links is no meeting's door: refused for everyone, never gated as a meeting
+    # of its own (which no restriction would name).
+    server = make_prosody(service.url, service.plugin_token, jitsi_rooms=True,
+                          muc_options={"restrict_room_creation": False})
+    await feeds_connected(server)
+    mark = server.log_mark()
+    restrict(service, ["council"], ["CN"])
+    await on_every_component(server, "1 restricted", after=mark)
+    mod, cn, us = await crowd.connect(server, address("US", 200), address("CN", 200),
+                                      address("US", 201))
+    assert (await mod.join("council")).joined  # a meeting without a lobby
+    for p in (cn, us):
+        made = await p.join(lobby_of("council"))
+        assert not made.joined and made.presence.error_condition == "not-allowed", made
+        assert "does not belong to a meeting" in (made.error_text or ""), made
+    assert not (await cn.join("council")).joined
