@@ -6,6 +6,8 @@ wrote (joingate databases, configs, reports), every process's output (`joingate 
 stdout and stderr in serve.log, the CLI's in cli.out, Prosody's .out files and joingate's lines
 in Prosody's logs, PostgreSQL's logs) and a dump of every PostgreSQL server a test started
 (written when it stopped, or here, before the scan, for those still running).
+pytest's own JUnit reports are left out: they name the tests and their parameters (test
+addresses among them), and the Prosody 13 pass finds the first pass's report already written.
 """
 
 from __future__ import annotations
@@ -38,8 +40,13 @@ def test_no_participant_address_in_any_file_the_suite_wrote(
     PostgresServer.dump_running()  # the databases as they are now, after every other test
     roots = [tmp_path_factory.getbasetemp(), ROOT / "test-artifacts"]
     leaks = {str(path): sorted(hits) for root in roots if root.exists()
-             for path, hits in scan(root)}
+             for path, hits in scan(root) if not _is_junit_report(path)}
     assert leaks == {}
+
+
+def _is_junit_report(path: Path) -> bool:
+    return path.parent == ROOT / "test-artifacts" and path.name.startswith("junit") \
+        and path.suffix == ".xml"
 
 
 def test_no_token_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> None:
