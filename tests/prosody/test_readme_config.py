@@ -50,12 +50,28 @@ class ConfiguredProsody(ProsodyServer):
         return base + "\n" + self.hosts.replace(str(PLUGIN_DIR), self.install.path(PLUGIN_DIR))
 
 
+def with_local_service(block: str, service: JoingateService) -> str:
+    """A README block pointed at this test's plugin directory and service."""
+    return (block.replace("/usr/local/lib/joingate/prosody", str(PLUGIN_DIR))
+            .replace("http://127.0.0.1:8750", service.url)
+            .replace("http://joingate:8750", service.url)
+            .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+
+
+def docker_env(service: JoingateService) -> dict[str, str]:
+    """The README's docker-jitsi-meet .env lines, GLOBAL_CONFIG pointed at this test's service."""
+    (block,) = [b for b in fenced_blocks("Install with docker-jitsi-meet", "sh")
+                if "XMPP_MUC_MODULES" in b]
+    env = dict(line.split("=", 1) for line in block.splitlines()
+               if line and not line.startswith("#"))
+    env["GLOBAL_CONFIG"] = with_local_service(env["GLOBAL_CONFIG"], service)
+    return env
+
+
 def debian_config(service: JoingateService) -> str:
     (block,) = [b for b in fenced_blocks("Install on a Debian Jitsi Meet server", "lua")
                 if 'Component "conference.' in b]
-    block = (block.replace("/usr/local/lib/joingate/prosody", str(PLUGIN_DIR))
-             .replace("http://127.0.0.1:8750", service.url)
-             .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    block = with_local_service(block, service)
     # Jitsi's own VirtualHost lines, as jitsi-meet-prosody writes them.
     return block + '''
 VirtualHost "meet.example.org"
@@ -67,12 +83,8 @@ VirtualHost "meet.example.org"
 
 
 def docker_config(service: JoingateService) -> str:
-    (block,) = [b for b in fenced_blocks("Install with docker-jitsi-meet", "sh")
-                if "XMPP_MUC_MODULES" in b]
-    env = dict(line.split("=", 1) for line in block.splitlines()
-               if line and not line.startswith("#"))
-    global_config = (env["GLOBAL_CONFIG"].replace("http://joingate:8750", service.url)
-                     .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    env = docker_env(service)
+    global_config = env["GLOBAL_CONFIG"]
 
     def component(host: str, variable: str) -> str:
         modules = "".join(f'        "{m}";\n' for m in env[variable].split(",") if m)
@@ -116,9 +128,7 @@ def test_readme_lines_gate_every_component(service: JoingateService, tmp_path: P
 
 def debian_visitor_node(service: JoingateService) -> str:
     (block,) = [b for b in fenced_blocks("Visitor nodes", "lua") if "Component 'conference.v1" in b]
-    block = (block.replace("/usr/local/lib/joingate/prosody", str(PLUGIN_DIR))
-             .replace("http://127.0.0.1:8750", service.url)
-             .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    block = with_local_service(block, service)
     # The lines of jitsi-meet's prosody.cfg.lua.visitor.template that matter here, as its
     # pre-configure.sh writes them for node 1 of meet.example.org.
     return ("muc_mapper_domain_base = 'v1.meet.jitsi';\nmain_domain = 'meet.example.org';\n"
@@ -126,12 +136,8 @@ def debian_visitor_node(service: JoingateService) -> str:
 
 
 def docker_visitor_node(service: JoingateService) -> str:
-    (block,) = [b for b in fenced_blocks("Install with docker-jitsi-meet", "sh")
-                if "XMPP_MUC_MODULES" in b]
-    env = dict(line.split("=", 1) for line in block.splitlines()
-               if line and not line.startswith("#"))
-    global_config = (env["GLOBAL_CONFIG"].replace("http://joingate:8750", service.url)
-                     .replace("PASTE-THE-PLUGIN-TOKEN", service.plugin_token))
+    env = docker_env(service)
+    global_config = env["GLOBAL_CONFIG"]
     modules = "".join(f'        "{m}";\n' for m in env["XMPP_MUC_MODULES"].split(",") if m)
     # prosody.cfg.lua ends with GLOBAL_CONFIG and then includes visitors.cfg.lua (node 0).
     return ("\n".join(global_config.split("\\n")) + "\n"
