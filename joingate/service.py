@@ -207,27 +207,31 @@ class Runtime:
 
     # -- snapshot -------------------------------------------------------------------------
     async def reload(self) -> None:
-        """Re-read restrictions and tokens from the store and rebuild the snapshot."""
-        restrictions = await self.store.list_restrictions()
-        self.tokens = await self.store.tokens()
-        self._token_memo = {}
-        self.geo.set_corrections(await self.store.list_corrections())
-        await self._rebuild(restrictions)
-
-    async def _rebuild(self, restrictions: Sequence[Restriction] | None = None, *,
-                       from_memory: bool = False) -> None:
-        """Rebuild the snapshot from `restrictions`, else (from_memory) from those kept since
-        the last rebuild, else from the store."""
+        """Re-read restrictions, tokens and corrections from the store and rebuild the snapshot."""
         async with self._refresh_lock:
-            if from_memory:
-                restrictions = self._live
-            elif restrictions is None:
-                restrictions = await self.store.list_restrictions()
-            now = _now()
-            # Off the event loop: with 100,000 stored restrictions, dropping the ended ones
-            # and building is ~0.1-0.3 s of work, and /v1/authorize is answered meanwhile.
-            snap, live = await asyncio.to_thread(_build, restrictions, now)
-            self._install(snap, live)
+            self.tokens = await self.store.tokens()
+            self._token_memo = {}
+            self.geo.set_corrections(await self.store.list_corrections())
+            await self._build_and_install(await self.store.list_restrictions())
+
+    async def _rebuild(self, *, from_memory: bool = False) -> None:
+        """Rebuild the snapshot from the store, or (from_memory) from the restrictions kept
+        since the last rebuild. Every read and install happens under one lock: a read that
+        began earlier can never install over one that began later (a store-watch reload
+        racing an API write once put back a snapshot without the new restriction)."""
+        async with self._refresh_lock:
+            restrictions = self._live if from_memory else await self.store.list_restrictions()
+            await self._build_and_install(restrictions)
+
+    async def _build_and_install(self, restrictions: Sequence[Restriction]) -> None:
+        # Off the event loop: with 100,000 stored restrictions, dropping the ended ones
+        # and building is ~0.1-0.3 s of work, and /v1/authorize is answered meanwhile.
+        snap, live = await asyncio.to_thread(_build, restrictions, _now())
+        self._install(snap, live)
+
+    async def _reload_corrections(self) -> None:
+        async with self._refresh_lock:
+            self.geo.set_corrections(await self.store.list_corrections())
 
     def _install(self, snap: Snapshot, restrictions: Sequence[Restriction]) -> None:
         old = self.engine.snapshot
@@ -269,13 +273,13 @@ class Runtime:
 
     async def add_correction(self, fields: Mapping[str, Any], actor: str) -> Correction:
         made = await actions.add_correction(self.store, fields, actor)
-        self.geo.set_corrections(await self.store.list_corrections())
+        await self._reload_corrections()
         return made
 
     async def remove_correction(self, correction_id: int, reason: str,
                                 actor: str) -> Correction:
         removed = await actions.remove_correction(self.store, correction_id, reason, actor)
-        self.geo.set_corrections(await self.store.list_corrections())
+        await self._reload_corrections()
         return removed
 
     async def add_request(self, fields: Mapping[str, Any], actor: str) -> AuthorityRequest:
