@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from joingate.corrections import Correction
 from joingate.engine import Engine, build_snapshot
 from joingate.geo import GeoReader, builtin_database_path
-from joingate.policy import Restriction
+from joingate.restrictions import Restriction
 
 
 def public_ipv4(rng: random.Random, n: int) -> list[str]:

@@ -34,7 +34,7 @@ from bench_decide import restrictions  # the bench/ folder is on sys.path
 from joingate.config import SETTINGS
 from joingate.engine import Engine, build_snapshot, pending
 from joingate.geo import open_geoip
-from joingate.policy import ALL_MEETINGS, Restriction
+from joingate.restrictions import ALL_MEETINGS, Restriction
 
 
 def rss_bytes() -> int:

@@ -1,6 +1,6 @@
 """Admin actions shared by every shell (HTTP API, CLI, web page): validate, then store.
 
-Each function validates with `policy` and writes through the store (which records the audit
+Each function validates with `restrictions` and writes through the store (which records the audit
 entry in the same transaction). Making the change visible to a running service is the
 caller's job (`Runtime` rebuilds its snapshot; a separate service notices the store change).
 """
@@ -14,7 +14,7 @@ from typing import Any
 from .corrections import Correction, build_correction
 from .errors import InvalidInput, NotFound, RuleViolation
 from .jurisdiction import jurisdictions
-from .policy import (
+from .restrictions import (
     AuthorityRequest,
     Restriction,
     RestrictionDraft,

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import Conflict, InvalidInput
 from .jurisdiction import jurisdictions
-from .policy import ALL_MEETINGS, RestrictionDraft, format_time, refuse_bidi
+from .restrictions import ALL_MEETINGS, RestrictionDraft, format_time, refuse_bidi
 from .rooms import MAX_NODE_BYTES, join_key
 
 STALE_SECONDS = 600.0

@@ -29,7 +29,7 @@ from .engine import DisputedVerdict, Engine, build_snapshot
 from .errors import InvalidInput, JoingateError
 from .geo import freshness, open_geoip
 from .note import NoteError, parse_verifier
-from .policy import Restriction, normalize_room, parse_id, utc_now
+from .restrictions import Restriction, normalize_room, parse_id, utc_now
 from .signing import LogTree, create_key, load_signing, rotate_key
 from .store import Store, open_store
 from .tlog import Published, check_extends, check_heads, read_published, unb64
@@ -120,7 +120,7 @@ def serve(config: str | None) -> None:
     """Run the HTTP service."""
     from .api.app import build_app
     from .api.server import serve as serve_app
-    from .service import Runtime
+    from .runtime import Runtime
 
     settings = _settings(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
@@ -429,7 +429,7 @@ def geoip_compare(first: str, second: str, countries: str, top: int, as_json: bo
     largest disagreements about the countries that matter."""
     from .geocompare import compare, render
     from .jurisdiction import jurisdictions
-    from .policy import normalize_countries
+    from .restrictions import normalize_countries
 
     with _errors():
         focus = normalize_countries([c for c in countries.split(",") if c.strip()],

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import Conflict, InvalidInput
 from .jurisdiction import JurisdictionTable
-from .policy import MAX_TEXT, format_time, normalize_country, require_text
+from .restrictions import MAX_TEXT, format_time, normalize_country, require_text
 
 NARROWEST = {4: 24, 6: 48}
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .geo import Disputed, GeoReader
-from .policy import ALL_MEETINGS, Restriction
+from .restrictions import ALL_MEETINGS, Restriction
 
 # How far ahead a scheduled restriction is put in the snapshot: decide() checks each rule's
 # window against the clock, so a window opens on time even if the rebuild timer runs late.

@@ -28,7 +28,7 @@ from .audit import Checkpoint
 from .corrections import Correction
 from .errors import InvalidInput
 from .jurisdiction import JurisdictionTable, jurisdictions
-from .policy import ALL_MEETINGS, AuthorityRequest, Restriction, format_time
+from .restrictions import ALL_MEETINGS, AuthorityRequest, Restriction, format_time
 from .store.base import CountRow
 
 UNKNOWN_COUNTRY = "ZZ"

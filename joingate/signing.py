@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import InvalidInput
 from .merkle import Tree
 from .note import NoteError, Signer, parse_signer, valid_name
-from .policy import format_time, utc_now
+from .restrictions import format_time, utc_now
 from .store.base import Store
 from .tlog import Signing, rotation_note
 

@@ -19,9 +19,9 @@ from prometheus_client.registry import CollectorRegistry
 from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
-from ..policy import parse_id, utc_now
+from ..restrictions import parse_id, utc_now
 from ..rooms import join_key
-from ..service import Runtime
+from ..runtime import Runtime
 from ..store.base import TokenInfo
 from ..tlog import b64
 from ..web.routes import add_web_routes, load_report

@@ -2,7 +2,7 @@
 
 msgspec decodes and checks types in one pass (about ten times faster than json + hand checks on
 the small /v1/authorize body); the policy rules (country codes, jurisdiction, windows) are
-checked afterwards by `policy`. The same types give the OpenAPI schemas.
+checked afterwards by `restrictions`. The same types give the OpenAPI schemas.
 """
 
 from __future__ import annotations

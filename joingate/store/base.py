@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ..audit import AuditEntry, Checkpoint
 from ..corrections import Correction, CorrectionDraft
 from ..errors import InvalidInput
-from ..policy import (
+from ..restrictions import (
     AuthorityRequest,
     RequestDraft,
     Restriction,

@@ -21,7 +21,7 @@ import asyncpg
 from ..audit import AuditEntry, Checkpoint, make_checkpoint, make_entry, needs_checkpoint
 from ..corrections import Correction, CorrectionDraft, check_remove
 from ..errors import Conflict, JoingateError, NotFound, Unavailable
-from ..policy import (
+from ..restrictions import (
     AuthorityRequest,
     RequestDraft,
     Restriction,

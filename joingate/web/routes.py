@@ -22,7 +22,6 @@ from markupsafe import Markup
 
 from ..errors import InvalidInput, JoingateError, NotFound
 from ..jurisdiction import jurisdictions
-from ..policy import OUTCOMES, utc_now
 from ..report import (
     DBIP_ATTRIBUTION,
     DBIP_URL,
@@ -31,6 +30,7 @@ from ..report import (
     parse_period,
     render_html_fragment,
 )
+from ..restrictions import OUTCOMES, utc_now
 from ..rooms import ALL_MEETINGS, readable
 from ..store import Store
 from ..store.base import hash_token
@@ -48,7 +48,7 @@ from .security import (
 )
 
 if TYPE_CHECKING:  # the CLI imports load_report without the service's dependencies
-    from ..service import Runtime
+    from ..runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HTML = "text/html"

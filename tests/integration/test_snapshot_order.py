@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from joingate.config import load_settings
-from joingate.service import Runtime
+from joingate.runtime import Runtime
 from joingate.store.base import Restriction
 from joingate.store.sqlite import SqliteStore
 from tests.support.geodb import address, write_test_mmdb

@@ -16,7 +16,7 @@ from joingate import actions
 from joingate.audit import verify
 from joingate.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from joingate.note import Signer, parse_note
-from joingate.policy import RequestDraft, Restriction, RestrictionDraft
+from joingate.restrictions import RequestDraft, Restriction, RestrictionDraft
 from joingate.store import Store, open_store
 from joingate.store.base import ROOM_NAMES_MIGRATION, CountRow, hash_token, migrations
 from joingate.tlog import Signing, rotation_note

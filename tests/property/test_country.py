@@ -7,7 +7,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
-from joingate.policy import normalize_countries, normalize_country
+from joingate.restrictions import normalize_countries, normalize_country
 from tests.property.strategies import (
     COUNTRIES,
     TABLE,

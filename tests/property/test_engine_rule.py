@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from joingate.engine import HORIZON_SECONDS, Engine, Verdict, build_snapshot
 from joingate.geo import GeoReader
-from joingate.policy import ALL_MEETINGS, Restriction
+from joingate.restrictions import ALL_MEETINGS, Restriction
 from tests.support.geodb import LOOPBACK_COUNTRY, address
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput, OutsideJurisdiction, RuleViolation
-from joingate.policy import AuthorityRequest, build_request, build_restriction
+from joingate.restrictions import AuthorityRequest, build_request, build_restriction
 from tests.property.strategies import COUNTRIES, JURISDICTIONS, TABLE
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)

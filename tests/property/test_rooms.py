@@ -16,7 +16,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
-from joingate.policy import ALL_MEETINGS, MAX_ROOMS, normalize_room, normalize_rooms
+from joingate.restrictions import ALL_MEETINGS, MAX_ROOMS, normalize_room, normalize_rooms
 from joingate.rooms import join_key
 from tests.property.strategies import (
     any_value,

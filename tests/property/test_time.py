@@ -10,7 +10,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
-from joingate.policy import Restriction, build_restriction, format_time, parse_time
+from joingate.restrictions import Restriction, build_restriction, format_time, parse_time
 from tests.property.strategies import TABLE
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)

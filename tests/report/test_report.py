@@ -23,8 +23,8 @@ import pytest
 
 from joingate import actions
 from joingate.errors import InvalidInput, OutsideJurisdiction
-from joingate.policy import utc_now
 from joingate.report import build_report, render_html, render_markdown
+from joingate.restrictions import utc_now
 from joingate.store import Store, open_store
 from joingate.store.base import CountRow
 

@@ -14,7 +14,7 @@ from joingate.engine import DisputedVerdict, Engine, build_snapshot
 from joingate.errors import InvalidInput
 from joingate.geo import Disputed, GeoReader, open_geoip
 from joingate.jurisdiction import jurisdictions
-from joingate.policy import Restriction
+from joingate.restrictions import Restriction
 from tests.support.geodb import address, write_test_mmdb, write_witness_mmdb
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,64 +21,18 @@ from . import actions
 from .census import Census, clean_counts, impact, render
 from .config import Settings
 from .corrections import Correction
+from .enforcement import Enforcement
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms, pending
 from .errors import JoingateError
 from .geo import GeoReader, freshness, open_geoip
 from .metrics import LatencyHistogram
-from .policy import AuthorityRequest, Restriction, refuse_bidi, utc_now
+from .restrictions import AuthorityRequest, Restriction, refuse_bidi, utc_now
 from .signing import LogTree, load_signing
 from .store import Store, open_store
 from .store.base import CountRow, TokenInfo, hash_token
 from .tlog import Signing
 
 log = logging.getLogger(__name__)
-HISTORY = 4096
-
-
-class Enforcement:
-    """The enforcement epoch and which rooms changed at each step, for the plugins' long-poll.
-
-    The first epoch is the start time in milliseconds, so an epoch a plugin kept from an
-    earlier run of the service is not in the history and yields "*" (re-check everything).
-    """
-
-    def __init__(self) -> None:
-        self.epoch = int(time.time() * 1000)
-        self._history: deque[tuple[int, frozenset[str]]] = deque(maxlen=HISTORY)
-        self._changed = asyncio.Event()
-        self._closing = False
-
-    def close(self) -> None:
-        """Answer every waiting long-poll now (the service is shutting down)."""
-        self._closing = True
-        self._changed.set()
-
-    def advance(self, rooms: set[str]) -> None:
-        self.epoch += 1
-        self._history.append((self.epoch, frozenset(rooms)))
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def changes_since(self, after: int) -> list[str] | None:
-        """Rooms changed since epoch `after`; None when nothing changed."""
-        if after == self.epoch:
-            return None
-        oldest = self._history[0][0] if self._history else self.epoch + 1
-        if after > self.epoch or after < oldest - 1:
-            return ["*"]
-        rooms: set[str] = set()
-        for epoch, changed in self._history:
-            if epoch > after:
-                rooms |= changed
-        return sorted(rooms)
-
-    async def wait(self, after: int, timeout: float) -> list[str] | None:
-        changes = self.changes_since(after)
-        if changes is not None or timeout <= 0 or self._closing:
-            return changes
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        return self.changes_since(after)
 
 
 def _now() -> datetime:

@@ -1,4 +1,4 @@
-"""joingate.policy: every validation rule, each refusal with its class and field."""
+"""joingate.restrictions: every validation rule, each refusal with its class and field."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from joingate.errors import (
     RuleViolation,
 )
 from joingate.jurisdiction import JurisdictionTable, jurisdictions
-from joingate.policy import (
+from joingate.restrictions import (
     MAX_ROOMS,
     MAX_SHORT,
     MAX_TEXT,
@@ -485,7 +485,7 @@ def test_a_window_never_reaches_outside_the_times_given() -> None:
     from datetime import UTC, datetime
 
     from joingate.jurisdiction import jurisdictions
-    from joingate.policy import build_restriction, parse_time
+    from joingate.restrictions import build_restriction, parse_time
 
     assert parse_time("2030-06-04T20:00:00.25Z", "starts_at", round_up=True) == \
         datetime(2030, 6, 4, 20, 0, 1, tzinfo=UTC)
