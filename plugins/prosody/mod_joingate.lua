@@ -55,7 +55,7 @@ for _, glob in ipairs(DEFAULT_EXEMPT_JIDS) do exempt_jid_globs[#exempt_jid_globs
 for _, glob in ipairs(module:get_option_array("joingate_exempt_jids", {})) do
 	exempt_jid_globs[#exempt_jid_globs + 1] = glob;
 end
-local exempt_room_globs = module:get_option_array("joingate_exempt_rooms", { "__jicofo-health-check*" });
+local exempt_room_globs = module:get_option_array("joingate_exempt_rooms", {});
 
 if not base_url then
 	module:log("error", "joingate_url %s: the join gate is DISABLED on %s and every join is let through",

@@ -1,5 +1,5 @@
-"""Jitsi's service occupants and health-check rooms are never gated or removed, and the plugin
-never writes an address to the log."""
+"""Jitsi's service occupants are never gated or removed (Jicofo's health checks included, by its
+account, not by the room's name), and the plugin never writes an address to the log."""
 
 from __future__ import annotations
 
@@ -43,12 +43,18 @@ async def test_service_occupants_are_never_gated_or_removed(
     assert not (await person.join("another-meeting")).joined
 
 
-async def test_health_check_rooms_are_not_gated(
+async def test_health_check_rooms_admit_jicofo_but_are_no_way_around(
         service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    # Jicofo's focus enters its health-check room as an exempt account; anybody else can make
+    # a room of that name too, and for them it is a meeting like any other: a name is no
+    # way around a policy on all meetings.
     service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
     await prosody.until_log("1 restricted")
-    (person,) = await crowd.connect(prosody, address("CN", 96))
-    assert (await person.join("__jicofo-health-check-1b2c3d")).joined
+    focus = await crowd.account(prosody, address("CN", 97), f"focus@{AUTH_DOMAIN}")
+    (person, other) = await crowd.connect(prosody, address("CN", 96), address("HK", 96))
+    assert (await focus.join("__jicofo-health-check-1b2c3d")).joined
+    assert not (await person.join("__jicofo-health-check-party")).joined
+    assert (await other.join("__jicofo-health-check-party")).joined
     assert not (await person.join("june4")).joined
 
 
