@@ -663,8 +663,8 @@ def report_command(fmt: str, since: str | None, until: str | None, config: str |
                    as_json: bool) -> None:
     """The transparency report for a period: requests, outcomes, restrictions, participants
     refused and removed by country, the audit checkpoint."""
-    from .report import parse_period, render_html, render_markdown
-    from .web.routes import load_report, stylesheet
+    from .report import parse_period, render_html, render_markdown, stylesheet
+    from .report.load import load_report
 
     with _errors():  # bad dates: exit 2 before the store is opened
         parse_period(since, until, utc_now())

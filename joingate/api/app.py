@@ -19,12 +19,13 @@ from prometheus_client.registry import CollectorRegistry
 from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
+from ..report.load import load_report
 from ..restrictions import parse_id, utc_now
 from ..rooms import join_key
 from ..runtime import Runtime
 from ..store.base import TokenInfo
 from ..tlog import b64
-from ..web.routes import add_web_routes, load_report
+from ..web.routes import add_web_routes
 from . import schemas
 from .errors import JSON_HEADERS, MAX_BODY, http_error, json_errors, response_for
 from .openapi import openapi_document

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +21,10 @@ from markupsafe import Markup
 
 from ..errors import InvalidInput, JoingateError, NotFound
 from ..jurisdiction import jurisdictions
-from ..report import (
-    DBIP_ATTRIBUTION,
-    DBIP_URL,
-    UNKNOWN_COUNTRY,
-    build_report,
-    parse_period,
-    render_html_fragment,
-)
+from ..report import DBIP_ATTRIBUTION, DBIP_URL, UNKNOWN_COUNTRY, render_html_fragment, stylesheet
+from ..report.load import load_report
 from ..restrictions import OUTCOMES, utc_now
 from ..rooms import ALL_MEETINGS, readable
-from ..store import Store
 from ..store.base import hash_token
 from .proxy import came_over_tls, client_address
 from .security import (
@@ -47,7 +39,7 @@ from .security import (
     same_secret,
 )
 
-if TYPE_CHECKING:  # the CLI imports load_report without the service's dependencies
+if TYPE_CHECKING:
     from ..runtime import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,19 +62,6 @@ def _runtime(request: web.Request) -> Runtime:
     # Imported here: api.app imports this module to call add_web_routes.
     from ..api.app import RUNTIME
     return request.app[RUNTIME]
-
-
-# -- report data (shared with the HTTP API and the CLI) ---------------------------------------
-
-async def load_report(store: Store, since: str | None, until: str | None,
-                      now: datetime | None = None) -> dict[str, Any]:
-    """Read what the report needs from the store and build it. The dates are checked before
-    the store is touched (InvalidInput naming since or until)."""
-    now = now or utc_now()
-    start, end = parse_period(since, until, now)
-    return build_report(await store.list_requests(), await store.list_restrictions(),
-                        await store.counts(start, end), await store.checkpoints(), start, end,
-                        now, await store.list_corrections(), await store.key_rotations())
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -509,12 +488,8 @@ def _load_static() -> dict[str, tuple[bytes, str]]:
         suffix = "." + item.name.rsplit(".", 1)[-1]
         if item.is_file() and suffix in _TYPES:
             files[item.name] = (item.read_bytes(), _TYPES[suffix])
+    files["report.css"] = (stylesheet().encode(), "text/css")  # the report package's
     return files
-
-
-def stylesheet() -> str:
-    """The site's CSS (the CLI inlines it into a standalone HTML report)."""
-    return (resources.files("joingate.web") / "static" / "joingate.css").read_text("utf-8")
 
 
 async def static(request: web.Request) -> web.StreamResponse:

@@ -22,14 +22,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
+from importlib import resources
 from typing import Any
 
-from .audit import Checkpoint
-from .corrections import Correction
-from .errors import InvalidInput
-from .jurisdiction import JurisdictionTable, jurisdictions
-from .restrictions import ALL_MEETINGS, AuthorityRequest, Restriction, format_time
-from .store.base import CountRow
+from ..audit import Checkpoint
+from ..corrections import Correction
+from ..errors import InvalidInput
+from ..jurisdiction import JurisdictionTable, jurisdictions
+from ..restrictions import ALL_MEETINGS, AuthorityRequest, Restriction, format_time
+from ..store.base import CountRow
 
 UNKNOWN_COUNTRY = "ZZ"
 OUTCOMES = ("complied", "partially", "refused", "undecided")
@@ -739,3 +740,8 @@ def render_html(report: Mapping[str, Any], stylesheet: str = "") -> str:
             f"<title>Transparency report — {escape(_period_text(report))}</title>{style}"
             "</head><body><main><h1>Transparency report</h1>\n"
             f"{render_html_fragment(report)}\n</main></body></html>\n")
+
+
+def stylesheet() -> str:
+    """The documents' CSS: the standalone HTML report inlines it, the site serves it."""
+    return (resources.files(__package__) / "report.css").read_text("utf-8")
