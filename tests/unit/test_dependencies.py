@@ -20,6 +20,7 @@ TOOLS = {
     "mypy": ("scripts/test.sh", ".venv/bin/mypy"),
     "pytest-asyncio": ("pyproject.toml", 'asyncio_mode = "auto"'),
     "pytest-timeout": ("pyproject.toml", "timeout = 120"),
+    "build": ("tests/integration/test_packaging.py", '"-m", "build"'),
 }
 # Folders whose imports may come from the test extras (bench/ runs from a checkout with them).
 TEST_TREES = ("tests", "bench", "scripts", "seeds")
