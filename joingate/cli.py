@@ -663,15 +663,10 @@ def report_command(fmt: str, since: str | None, until: str | None, config: str |
                    as_json: bool) -> None:
     """The transparency report for a period: requests, outcomes, restrictions, participants
     refused and removed by country, the audit checkpoint."""
-    from .report import parse_period, render_html, render_markdown, stylesheet
+    from .report import RENDERERS, parse_period
     from .report.load import load_report
 
     with _errors():  # bad dates: exit 2 before the store is opened
         parse_period(since, until, utc_now())
     data = _with_store(config, lambda s: load_report(s, since, until))
-    if as_json or fmt == "json":
-        _print_json(data)
-    elif fmt == "html":
-        click.echo(render_html(data, stylesheet()), nl=False)
-    else:
-        click.echo(render_markdown(data), nl=False)
+    click.echo(RENDERERS["json" if as_json else fmt](data), nl=False)

@@ -19,6 +19,7 @@ from prometheus_client.registry import CollectorRegistry
 from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
+from ..report import render_json
 from ..report.load import load_report
 from ..restrictions import parse_id, utc_now
 from ..rooms import join_key
@@ -283,8 +284,8 @@ async def report(request: web.Request) -> web.Response:
     """The public transparency report (the same document as `joingate report --format json`
     and the /transparency page)."""
     store = request.app[RUNTIME].store
-    return _json(await load_report(store, request.query.get("since"),
-                                   request.query.get("until")))
+    found = await load_report(store, request.query.get("since"), request.query.get("until"))
+    return web.Response(body=render_json(found).encode(), headers=JSON_HEADERS)
 
 
 # -- publicly verifiable audit (hashes and signatures only, never an entry) --------------------

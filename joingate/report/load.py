@@ -4,15 +4,15 @@ all call `load_report`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..restrictions import utc_now
 from ..store.base import Store
-from . import build_report, parse_period
+from .model import Report, build_report
+from .period import parse_period
 
 
 async def load_report(store: Store, since: str | None, until: str | None,
-                      now: datetime | None = None) -> dict[str, Any]:
+                      now: datetime | None = None) -> Report:
     """Read what the report needs from the store and build it. The dates are checked before
     the store is touched (InvalidInput naming since or until)."""
     now = now or utc_now()

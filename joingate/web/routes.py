@@ -17,11 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from ..errors import InvalidInput, JoingateError, NotFound
 from ..jurisdiction import jurisdictions
-from ..report import DBIP_ATTRIBUTION, DBIP_URL, UNKNOWN_COUNTRY, render_html_fragment, stylesheet
+from ..report import (
+    DBIP_ATTRIBUTION,
+    DBIP_URL,
+    UNKNOWN_COUNTRY,
+    html_context,
+    stylesheet,
+    templates,
+)
 from ..report.load import load_report
 from ..restrictions import OUTCOMES, utc_now
 from ..rooms import ALL_MEETINGS, readable
@@ -469,12 +475,10 @@ async def transparency(request: web.Request) -> web.StreamResponse:
         form = Form(values=values)
         form.fail(exc, ("since", "until"))
         return _render(request, "transparency.html", 400, title="Transparency report",
-                       form=form, body=None, query="")
+                       form=form, report=None, query="")
     query = "&".join(f"{k}={v}" for k, v in values.items() if v)
     return _render(request, "transparency.html", title="Transparency report",
-                   form=Form(values=values), body=Markup(render_html_fragment(report)),
-                   query=query,
-                   unknown=UNKNOWN_COUNTRY)
+                   form=Form(values=values), query=query, **html_context(report))
 
 
 # -- static files -------------------------------------------------------------------------------
@@ -506,7 +510,9 @@ async def static(request: web.Request) -> web.StreamResponse:
 # -- wiring -------------------------------------------------------------------------------------
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("joingate.web", "templates"),
+    loader = jinja2.ChoiceLoader([jinja2.PackageLoader("joingate.web", "templates"),
+                                  templates()])  # report/*.html: the report's own
+    env = jinja2.Environment(loader=loader,
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["country_name"] = lambda code: (
