@@ -178,7 +178,9 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
     def tally_of(request: AuthorityRequest | None) -> _Tally:
         if request is None:
             return operator
-        return tallies.setdefault(request.jurisdiction, _Tally())
+        if request.jurisdiction not in tallies:
+            tallies[request.jurisdiction] = _Tally()
+        return tallies[request.jurisdiction]
 
     for r in received:
         t = tally_of(r)
