@@ -30,11 +30,13 @@ class Key:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
+    """One series' part of a bar; `shows_value`: wide enough to print its number at text_x."""
     x: float
-    width: float
+    width: float  # drawn at least 1.5 wide, so a small count stays visible
     fill: str
     title: str
     value: int
+    text_x: float
     text_fill: str
     shows_value: bool
 
@@ -58,6 +60,8 @@ class Chart:
     height: int
     legend: tuple[Key, ...]
     bars: tuple[Bar, ...]
+    label_x: int = _LABEL_W - 8  # where the labels end (right-aligned)
+    bar_height: int = _ROW_H
 
 
 def _text_colour(fill: str) -> str:
@@ -81,8 +85,9 @@ def bar_chart(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, li
                 continue
             width = _BAR_W * value / biggest
             segments.append(Segment(
-                offset, width, COLOURS[key], f"{label}: {value} {LABELS[key].lower()}", value,
-                _text_colour(COLOURS[key]), width >= 9 * len(str(value)) + 6))
+                offset, max(width, 1.5), COLOURS[key], f"{label}: {value} {LABELS[key].lower()}",
+                value, offset + width / 2, _text_colour(COLOURS[key]),
+                width >= 9 * len(str(value)) + 6))
             offset += width
         bars.append(Bar(label, y, y + _ROW_H / 2 + 5, tuple(segments), sum(values), offset + 6))
     return Chart(chart_id, title, desc, _LABEL_W + _BAR_W + 70,
