@@ -1,6 +1,6 @@
 """Replay the attacks of issue 11 against a live `joingate serve` and print a figure for each.
 
-    .venv/bin/python bench/attack.py [--seconds 20] [--only connections census ...]
+    .venv/bin/python bench/attack.py [--seconds 20] [--only connections census ...] [--json FILE]
 
 Each class starts its own service on 127.0.0.1 (a temporary directory, SQLite, the test
 GeoIP DB of tests/support/geodb.py) and attacks only that; every class is bounded in count
@@ -41,6 +41,8 @@ from http.client import HTTPConnection
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
+
+import result_json  # the bench/ folder is on sys.path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -283,6 +285,23 @@ def signin(svc: JoingateService, seconds: float) -> Figure:
             "right token after them": f"{status} ({'signed in' if session else 'refused'})"}
 
 
+# What each class does and what it must show, for the result rows.
+TARGETS = {
+    "connections": ("1,600 held connections and a reconnecting flood under a 1,024 open-file "
+                    "limit, authorize asked every 0.2 s on a new connection",
+                    "every probe answered within 2 s"),
+    "census": ("300 census reports of ~230 KB from distinct sources, then three reads",
+               "reports bounded, RSS bounded, authorize within 2 s"),
+    "bodies": ("hostile bodies (deep nesting, huge, gzip bomb, bad UTF-8) on every JSON route",
+               "no 5xx"),
+    "geoip": ("the GeoIP file replaced by one with a destroyed data section",
+              "reload error reported, participants still placed, no 5xx"),
+    "refusal": ("20 restriction creates racing the refusal of their request",
+                "0 restrictions in force after the refusal"),
+    "signin": ("6 wrong admin tokens from one address, then the right one",
+               "the right token signs in"),
+}
+
 CLASSES: dict[str, tuple[Callable[[JoingateService, float], Figure], dict[str, Any]]] = {
     "connections": (connections, {"open_files": 1024}),
     "census": (census, {}),
@@ -297,6 +316,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="length of the connection flood (default 20)")
+    result_json.add_option(parser)
     parser.add_argument("--only", nargs="+", choices=sorted(CLASSES), default=list(CLASSES))
     args = parser.parse_args()
     rows = []
@@ -313,6 +333,12 @@ def main() -> None:
             print(f"{name:12} log {len(log):>7} B  addresses {len(found)}  {text}", flush=True)
     failed = [name for name, _, _, found in rows if found]
     print(f"\naddresses found in output: {sum(r[3] for r in rows)} (must be 0)")
+    result_json.write(args.json, [result_json.row(
+        f"attack (issue 11), {name}: {TARGETS[name][0]}",
+        "— (a fresh `joingate serve` per class: SQLite, the test GeoIP DB)",
+        "; ".join(f"{k}: {v}" for k, v in figure.items())
+        + f"; log {log_bytes:,} B; addresses in any output: {found}",
+        f"{TARGETS[name][1]}; 0 addresses") for name, figure, log_bytes, found in rows])
     sys.exit(1 if failed else 0)
 
 

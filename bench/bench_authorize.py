@@ -2,6 +2,7 @@
 processes.
 
     .venv/bin/python bench/bench_authorize.py [--seconds 8] [--rounds 3] [--connections 50]
+                                              [--json FILE]
 
 Servers, each a process of its own pinned to CPU 0, one loaded at a time:
 - `joingate serve` (the real command: store polling, counter flushes, connection guard);
@@ -37,12 +38,20 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import result_json  # the bench/ folder is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_http_geoip2_module.so")
 MODES = {"keep-alive, warm": ("warm", "keep"), "new connection, warm": ("warm", "close"),
          "keep-alive, cold": ("cold", "keep")}
 TARGETS = {"keep-alive, warm": 0.85, "new connection, warm": 0.85, "keep-alive, cold": 0.7}
+WARMTH = {"keep-alive, warm": "1,000 addresses x 4 meetings (one restricted) cycled: every "
+          "cache warm",
+          "new connection, warm": "a new connection per request (`Connection: close`, as "
+          "Prosody 0.12's net.http), the same warm addresses",
+          "keep-alive, cold": "every request a new address (GeoIP cache miss), never reused "
+          "across rounds"}
 
 # One script for every server and mode; init() gets: mode (warm|cold), connection
 # (keep|close), the first address number (cold: never reused), nginx (1: address in the query).
@@ -185,7 +194,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    result_json.add_option(parser)
     args = parser.parse_args()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     missing = [t for t in ("wrk", "taskset") if not shutil.which(t)]
@@ -257,7 +266,8 @@ def main() -> None:
           f"{loads[0]} at the start, {loads[-1]} at the end")
     print(f"{'mode':<22} {'server':<27} {'best req/s':>10} {'CPU us/req':>10} {'p50':>8} "
           f"{'p99':>8} {'joingate / it':>13} {'per round':>16} {'CPU it / ours':>13}  target")
-    figures: dict[str, dict[str, object]] = {}
+    rows: list[result_json.Row] = []
+    c_floor: list[str] = []
     for mode in MODES:
         ours = runs[(mode, "joingate serve")]
         best_ours = max(ours, key=lambda r: r.rate)
@@ -273,11 +283,25 @@ def main() -> None:
                   f"{best.p50:>8} {best.p99:>8} {ratio:>13.2f} {span:>16} {cpu_ratio:>13.2f}"
                   f"  {target}"
                   + (f"  socket errors: {best.errors}" if best.errors else ""))
-            figures[f"{mode} / {name}"] = {"rate": best.rate, "ratio": ratio,
-                                           "per_round": per_round, "cpu_ratio": cpu_ratio,
-                                           "cpu_us": min(r.cpu_us for r in rs)}
-    if args.json:
-        args.json.write_text(json.dumps({"load": loads, "figures": figures}, indent=1))
+            figure = (f"{ratio:.2f}x best-to-best ({best_ours.rate:,.0f} vs {best.rate:,.0f} "
+                      f"req/s), {span}x per round; CPU per request "
+                      f"{min(r.cpu_us for r in ours):.1f} vs {min(r.cpu_us for r in rs):.1f} us "
+                      f"({cpu_ratio:.2f}x)")
+            if name.startswith("bare"):
+                rows.append(result_json.row(
+                    f"`/v1/authorize`, {mode}",
+                    f"a bare aiohttp handler returning constant JSON of the same size, in its "
+                    f"own process (`bench/bare_server.py`), same core, same `wrk -t1 "
+                    f"-c{args.connections} -d{args.seconds}s` on the other core, "
+                    f"{args.rounds} rounds alternating; {WARMTH[mode]}", figure,
+                    f">= {TARGETS[mode]}x"))
+            elif name.startswith("nginx"):
+                c_floor.append(f"{mode}: {figure}")
+    rows.append(result_json.row(
+        "`/v1/authorize` vs a C floor",
+        "nginx + Debian's geoip2 module, the same POST body, the address in the query, same "
+        "core and wrk as above", "; ".join(c_floor), ">= 0.2x"))
+    result_json.write(args.json, rows)
 
 
 if __name__ == "__main__":

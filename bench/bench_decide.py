@@ -1,7 +1,7 @@
 """decide() cost per call, cache hit and miss, each against its own floor.
 
     .venv/bin/python bench/bench_decide.py [--db PATH] [--n 200000] [--rooms 10]
-        [--witness PATH] [--corrections 1000] [--rounds 3]
+        [--witness PATH] [--corrections 1000] [--rounds 3] [--json FILE]
 
 Floors, on the same addresses in the same run: for a hit, a bare `functools.lru_cache` hit
 (a cached function of the address, all entries in the cache: the least any cached answer can
@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import maxminddb
+import result_json  # the bench/ folder is on sys.path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--witness", type=Path, help="a second country DB to load as witness")
     parser.add_argument("--corrections", type=int, default=0,
                         help="how many /24 (and /48) corrections to load")
+    result_json.add_option(parser)
     args = parser.parse_args()
     ips = public_ipv4(random.Random(6_04), args.n)
 
@@ -156,7 +158,25 @@ def main() -> None:
         hit = name.startswith("hit")
         base = hit_floor_ns if hit else floor_ns
         print(f"{name:<26} {ns:>8.0f} {ns / base:>8.2f}  {'<= 3x' if hit else '<= 5x'}")
+    rounds_text = f"best of {args.rounds} interleaved rounds (floors and cases in turns)"
+
+    def pair(kind: str, base: float) -> str:
+        u, r = results[f"{kind}, unrestricted room"], results[f"{kind}, restricted room"]
+        return f"{u / base:.2f}x / {r / base:.2f}x ({u:,.0f} / {r:,.0f} ns), {rounds_text}"
+    rows = [
+        result_json.row(
+            "`decide()` cache hit, unrestricted / restricted room",
+            f"a bare `functools.lru_cache` hit on the same {len(ips):,} addresses "
+            f"({hit_floor_ns:,.0f} ns); warm: every address in both caches",
+            pair("hit", hit_floor_ns), "<= 3x"),
+        result_json.row(
+            "`decide()` cache miss, unrestricted / restricted room",
+            f"raw `maxminddb` C `get()` on the same addresses ({floor_ns:,.0f} ns); the DB "
+            "paged in, decide's GeoIP cache cleared before each run", pair("miss", floor_ns),
+            "<= 5x"),
+    ]
     if args.witness is None and not args.corrections:
+        result_json.write(args.json, rows)
         return
     loaded = GeoReader(args.db, cache_size=args.n * 2, witness=args.witness)
     loaded.set_corrections(corrections(args.corrections))
@@ -173,6 +193,16 @@ def main() -> None:
         base = hit_floor_ns if hit else floor_ns
         print(f"{name:<26} {ns:>8.0f} {ns / base:>8.2f} {ns / results[name]:>8.2f}  "
               f"{'<= 1.2x plain' if hit else ''}")
+    for kind, target in (("hit", "<= 1.2x"), ("miss", "—")):
+        u, r = (f"{kind}, unrestricted room", f"{kind}, restricted room")
+        rows.append(result_json.row(
+            f"`decide()` with a witness DB and {args.corrections:,} corrections, {kind}, "
+            "unrestricted / restricted room",
+            f"the same `decide()` without them, same run, interleaved, best of 3 "
+            f"({results[u]:,.0f} / {results[r]:,.0f} ns)",
+            f"{with_evidence[u] / results[u]:.2f}x / {with_evidence[r] / results[r]:.2f}x "
+            f"({with_evidence[u]:,.0f} / {with_evidence[r]:,.0f} ns)", target))
+    result_json.write(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The long schema-driven fuzz run of the HTTP API (the CI run is tests/fuzz/test_api_fuzz.py).
 
     .venv/bin/python bench/fuzz_api.py [--cases 10000] [--seed 20200604] [--per-round 100]
-                                       [--json]
+                                       [--json FILE]
 
 Starts a real `joingate serve` on a temporary directory (test GeoIP DB, SQLite), records two
 authority requests and two restrictions, then fuzzes every operation of its /openapi.json in
@@ -21,10 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import result_json  # the bench/ folder is on sys.path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fuzz.conftest import ENV
-from tests.fuzz.driver import Fuzzer, json_summary, plan, summary
+from tests.fuzz.driver import Fuzzer, plan, summary
 from tests.support.service import JoingateService
 
 
@@ -34,7 +36,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20200604, help="seed of the first round")
     parser.add_argument("--per-round", type=int, default=100,
                         help="examples per operation and mode in each round")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    result_json.add_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="joingate-fuzz-") as tmp, \
@@ -59,15 +61,23 @@ def main() -> int:
         elapsed = time.monotonic() - started
 
     tally = fuzzer.tally
-    if args.json:
-        print(json_summary(tally))
-    else:
-        print(f"seed {args.seed}, {rounds} rounds of {args.per_round} examples per operation "
-              f"and mode, {elapsed:.0f} s ({tally.cases / elapsed:.0f} cases/s)")
-        print(summary(tally))
-        if tally.failures:
-            print("\nfailures (first example of each):")
-            print(tally.report(limit=100))
+    print(f"seed {args.seed}, {rounds} rounds of {args.per_round} examples per operation "
+          f"and mode, {elapsed:.0f} s ({tally.cases / elapsed:.0f} cases/s)")
+    print(summary(tally))
+    if tally.failures:
+        print("\nfailures (first example of each):")
+        print(tally.report(limit=100))
+    failures = sum(tally.failure_counts.values())
+    result_json.write(args.json, [result_json.row(
+        "API fuzzing (Schemathesis over every operation of `/openapi.json`, positive and "
+        "negative)",
+        f"— (a fresh `joingate serve`: SQLite, the test GeoIP DB; seeds from {args.seed})",
+        f"{tally.cases:,} cases in {elapsed:.0f} s; statuses "
+        + ", ".join(f"{s}: {n:,}" for s, n in sorted(tally.statuses.items()))
+        + f"; {failures} failures ({len(tally.failures)} distinct"
+        + (": " + "; ".join(f"{f.operation} {f.check}" for f in tally.failures.values())
+           if tally.failures else "") + ")",
+        "no 5xx, every check held")])
     return 1 if tally.failures else 0
 
 

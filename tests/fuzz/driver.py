@@ -432,13 +432,3 @@ def summary(tally: Tally) -> str:
     for label, counts in tally.by_operation.items():
         lines.append(f"  {label}: " + ", ".join(f"{s}: {n}" for s, n in sorted(counts.items())))
     return "\n".join(lines)
-
-
-def json_summary(tally: Tally) -> str:
-    return json.dumps({
-        "cases": tally.cases,
-        "statuses": {str(s): n for s, n in sorted(tally.statuses.items())},
-        "failures": [{"operation": f.operation, "check": f.check, "status": f.status,
-                      "count": tally.failure_counts[k], "detail": f.detail,
-                      "request": f.request} for k, f in tally.failures.items()],
-    }, indent=2)
