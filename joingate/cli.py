@@ -543,7 +543,7 @@ def audit_checkpoint(config: str | None) -> None:
         signing = load_signing(settings)
 
     async def run(store: Store) -> list[Checkpoint]:
-        await store.add_checkpoint(utc_now(), signing)
+        await actions.add_checkpoint(store, utc_now(), signing)
         return await store.checkpoints()
 
     checkpoints = _with_store(config, run)

@@ -343,8 +343,9 @@ def check_decision(request: AuthorityRequest, outcome: Any, note: Any) -> tuple[
 
 
 def check_request_open(request: AuthorityRequest) -> None:
-    """A refused request produces no restriction. The stores call this again inside the write
-    transaction that inserts the restriction, so a refusal racing the insert cannot lose."""
+    """A refused request produces no restriction. `actions.record_restriction` calls this
+    again inside the write transaction that inserts the restriction, so a refusal racing the
+    insert cannot lose."""
     if request.outcome == "refused":
         raise RuleViolation(f"request: request {request.id} was refused; a refused request "
                             "produces no restriction", field="request")

@@ -150,7 +150,8 @@ class Runtime:
             self.signing = load_signing(self.settings)
         except JoingateError as exc:
             log.error("keeping the signing key loaded before: %s", exc.message)
-        await self.store.add_checkpoint(datetime.now(UTC).replace(microsecond=0), self.signing)
+        await actions.add_checkpoint(self.store, datetime.now(UTC).replace(microsecond=0),
+                                     self.signing)
 
     async def _poll_geoip(self) -> None:
         # Reading and verifying a replacement takes ~0.3 s for a world DB: off the event loop

@@ -14,6 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from . import actions
 from .audit import leaf_hashes
 from .config import Settings
 from .errors import InvalidInput
@@ -95,16 +96,16 @@ async def rotate_key(store: Store, settings: Settings, name: str | None,
     _write_secret(staged, new.text)
     now = utc_now()
     try:
-        await store.add_key_rotation(
-            rotation_note(current.origin, old, new, format_time(now) or ""),
-            {"old": old.verifier.hex_id, "new": new.verifier.hex_id}, actor, now)
+        await actions.record_key_rotation(
+            store, rotation_note(current.origin, old, new, format_time(now) or ""),
+            old.verifier.hex_id, new.verifier.hex_id, actor, now)
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
     retired = path.with_name(f"{path.name}.{old.verifier.hex_id}.retired")
     os.replace(path, retired)
     os.replace(staged, path)
-    await store.add_checkpoint(now, Signing(new, current.origin))
+    await actions.add_checkpoint(store, now, Signing(new, current.origin))
     return old, new
 
 

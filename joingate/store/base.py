@@ -1,31 +1,25 @@
 """The store interface every backend implements, and the parts they share.
 
-A backend makes each write durable before returning, and writes the audit entry for an admin
-action in the same transaction as the action. Reads and writes happen off the hot path: the
-service keeps what `/v1/authorize` needs (restrictions, token hashes) in memory.
+A backend is a dialect: it reads and writes rows, and makes each transaction durable before
+its commit returns. What a write checks, changes and records in the audit log is decided by
+`actions`, which composes the transaction primitives (`Tx`) listed here. Reads and writes happen
+off the hot path: the service keeps what `/v1/authorize` needs (restrictions, token hashes) in
+memory.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from typing import Any, Protocol
 
 from ..audit import AuditEntry, Checkpoint
-from ..corrections import Correction, CorrectionDraft
+from ..corrections import Correction
 from ..errors import InvalidInput
-from ..restrictions import (
-    AuthorityRequest,
-    RequestDraft,
-    Restriction,
-    RestrictionDraft,
-    format_time,
-    normalize_room,
-)
-from ..tlog import Signing
+from ..restrictions import AuthorityRequest, Restriction, normalize_room
 
 SCOPES = ("admin", "plugin")
 # The migration migrations/<dialect>/NNNN_room_names.sql (its number may differ between
@@ -86,23 +80,40 @@ class CountRow:
     n: int
 
 
-def restriction_details(r: Restriction) -> dict[str, Any]:
-    """What the audit entry of a new restriction records."""
-    return {"rooms": list(r.rooms), "countries": list(r.countries), "mode": r.mode,
-            "starts_at": format_time(r.starts_at), "ends_at": format_time(r.ends_at),
-            "reason": r.reason, "request": r.request}
+class Tx(Protocol):
+    """One write transaction, and every primitive a write is made of.
 
+    It holds the store's write lock from its start to its commit (SQLite: BEGIN IMMEDIATE;
+    PostgreSQL: a transaction-level advisory lock, and FOR UPDATE on a request read here), so
+    whatever is read through it stays true until the commit. Leaving the `async with` block
+    normally commits; an exception rolls everything back. Values are Python values (tuples of
+    text, aware datetimes); each backend encodes them for its columns.
+    """
 
-def request_details(r: AuthorityRequest) -> dict[str, Any]:
-    """What the audit entry of a newly recorded authority request records."""
-    return {"id": r.id, "authority": r.authority, "jurisdiction": r.jurisdiction,
-            "reference": r.reference, "rooms": list(r.rooms), "demand": r.demand,
-            "received_at": format_time(r.received_at), "recorded_by": r.recorded_by}
+    async def restriction(self, restriction_id: int) -> Restriction:
+        """Raise NotFound(field="id") when there is none (likewise `request`, `correction`)."""
 
+    async def request(self, request_id: int) -> AuthorityRequest:
+        """The request with the ids of the restrictions made for it."""
 
-def correction_details(c: Correction) -> dict[str, Any]:
-    """What the audit entry of a new GeoIP correction records."""
-    return {"network": c.network, "country": c.country, "reason": c.reason}
+    async def correction(self, correction_id: int) -> Correction: ...
+
+    async def token_named(self, name: str) -> bool: ...
+
+    async def insert(self, table: str, row: Mapping[str, Any]) -> int:
+        """Insert `row` (column → value); the new row's id."""
+
+    async def update(self, table: str, row_id: int, changes: Mapping[str, Any]) -> None: ...
+
+    async def append_audit(self, at: str, actor: str, action: str, subject: str,
+                           details: dict[str, Any]) -> None:
+        """Append one entry to the hash-linked audit log (`audit.make_entry`)."""
+
+    async def audit_size(self) -> int: ...
+
+    async def audit_log(self) -> list[AuditEntry]: ...
+
+    async def last_checkpoint(self) -> Checkpoint | None: ...
 
 
 class Store(Protocol):
@@ -122,45 +133,26 @@ class Store(Protocol):
     async def wait_change(self, timeout: float) -> None:
         """Return when a change may have been committed elsewhere, or after `timeout`."""
 
-    async def create_restriction(self, draft: RestrictionDraft, actor: str,
-                                 now: datetime) -> Restriction: ...
-
-    async def revoke_restriction(self, restriction_id: int, reason: str, actor: str,
-                                 now: datetime) -> Restriction: ...
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction (see `Tx`); every write but `add_counts` goes through one."""
 
     async def get_restriction(self, restriction_id: int) -> Restriction:
         """Raise NotFound(field="id") when there is none."""
 
     async def list_restrictions(self) -> list[Restriction]: ...
 
-    async def create_request(self, draft: RequestDraft, actor: str,
-                             now: datetime) -> AuthorityRequest: ...
-
-    async def decide_request(self, request_id: int, outcome: str, note: str, actor: str,
-                             now: datetime) -> AuthorityRequest: ...
-
     async def get_request(self, request_id: int) -> AuthorityRequest: ...
 
     async def list_requests(self) -> list[AuthorityRequest]: ...
 
-    async def create_token(self, name: str, scope: str, token_hash: str, actor: str,
-                           now: datetime) -> None:
-        """Raise Conflict(field="name") when the name is taken."""
-
     async def tokens(self) -> Mapping[str, TokenInfo]:
         """Token hash → name and scope."""
 
-    async def add_counts(self, rows: list[CountRow]) -> None: ...
+    async def add_counts(self, rows: list[CountRow]) -> None:
+        """Add to the decision counts (no audit entry, no change announced)."""
 
     async def counts(self, since: str | None, until: str | None) -> list[CountRow]:
         """Counted decisions with since <= day <= until (YYYY-MM-DD; None = open)."""
-
-    async def create_correction(self, draft: CorrectionDraft, actor: str,
-                                now: datetime) -> Correction: ...
-
-    async def remove_correction(self, correction_id: int, reason: str, actor: str,
-                                now: datetime) -> Correction:
-        """Raise NotFound(field="id"), or Conflict when it was removed already."""
 
     async def list_corrections(self) -> list[Correction]: ...
 
@@ -169,17 +161,7 @@ class Store(Protocol):
     async def audit_since(self, after: int) -> list[AuditEntry]:
         """The entries with a sequence number above `after`, in sequence order."""
 
-    async def add_checkpoint(self, now: datetime,
-                             signing: Signing | None = None) -> Checkpoint | None:
-        """Record a checkpoint of the audit log (signed with `signing`) when
-        `audit.needs_checkpoint` says so, under the write lock; `audit.make_checkpoint` makes
-        it (Conflict when the log no longer extends the last checkpoint)."""
-
     async def checkpoints(self) -> list[Checkpoint]: ...
-
-    async def add_key_rotation(self, note: str, details: dict[str, Any], actor: str,
-                               now: datetime) -> None:
-        """Record a key rotation statement, and its audit entry, in one transaction."""
 
     async def key_rotations(self) -> list[str]:
         """The rotation statements (signed notes), oldest first."""

@@ -1,7 +1,9 @@
 """PostgreSQL backend (asyncpg), for several joingate instances sharing one database.
 
-Writes run in one transaction each, serialised by a transaction-level advisory lock so the
-audit chain stays linear across instances. A write that other instances must see bumps
+Each write transaction is serialised by a transaction-level advisory lock, taken first, so the
+audit chain stays linear across instances and what a transaction reads stays true until it
+commits (a request read in one is also locked FOR UPDATE, against a writer that skipped the
+advisory lock). A transaction that wrote rows other instances keep in memory bumps
 `change_version` and sends NOTIFY joingate_changes; every instance LISTENs (and also polls the
 version, so a lost notification or a dropped listener cannot leave it stale). Any database
 failure surfaces as Unavailable (HTTP 503): nothing is acknowledged that was not committed.
@@ -12,54 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
-from ..audit import AuditEntry, Checkpoint, make_checkpoint, make_entry, needs_checkpoint
-from ..corrections import Correction, CorrectionDraft, check_remove
-from ..errors import Conflict, JoingateError, NotFound, Unavailable
-from ..restrictions import (
-    AuthorityRequest,
-    RequestDraft,
-    Restriction,
-    RestrictionDraft,
-    check_decision,
-    check_request_open,
-    check_revoke,
-    ended_by_decision,
-    format_time,
-    refusal_reason,
-)
-from ..tlog import Signing
-from .base import (
-    ROOM_NAMES_MIGRATION,
-    ROOM_TABLES,
-    CountRow,
-    TokenInfo,
-    correction_details,
-    migrations,
-    renamed_rooms,
-    request_details,
-    restriction_details,
-)
+from ..audit import AuditEntry, Checkpoint, make_entry
+from ..corrections import Correction
+from ..errors import JoingateError, NotFound, Unavailable
+from ..restrictions import AuthorityRequest, Restriction
+from .base import ROOM_NAMES_MIGRATION, ROOM_TABLES, CountRow, TokenInfo, migrations, renamed_rooms
 
 T = TypeVar("T")
 CHANNEL = "joingate_changes"
 WRITE_LOCK = 0x6A6F696E  # "join": one writer at a time, across instances
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-async def _rename_rooms(conn: asyncpg.Connection) -> None:
-    for table in ROOM_TABLES:
-        for row in await conn.fetch(f"SELECT id, rooms FROM {table}"):
-            old = list(row["rooms"])
-            new = renamed_rooms(old)
-            if new != old:
-                await conn.execute(f"UPDATE {table} SET rooms = $1 WHERE id = $2", new,
-                                   row["id"])
 
 
 class PostgresStore:
@@ -85,30 +55,20 @@ class PostgresStore:
         except _FAILURES as exc:
             raise Unavailable(f"store: {exc}") from None
 
-    async def _write(self, fn: Callable[[asyncpg.Connection], Awaitable[T]],
-                     announce: bool = True) -> T:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Tx]:
         try:
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-                result = await fn(conn)
-                if announce:
+                tx = _Tx(conn)
+                yield tx
+                if tx.announce:
                     await conn.execute("UPDATE change_version SET version = version + 1")
                     await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
-                return result
         except JoingateError:
             raise
         except _FAILURES as exc:
             raise Unavailable(f"store: {exc}") from None
-
-    async def _audit(self, conn: asyncpg.Connection, now: datetime, actor: str, action: str,
-                     subject: str, details: dict[str, Any]) -> None:
-        row = await conn.fetchrow("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")
-        entry = make_entry(_audit_of(row) if row else None, format_time(now) or "", actor,
-                           action, subject, details)
-        await conn.execute("INSERT INTO audit_log VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                           entry.seq, entry.at, entry.actor, entry.action, entry.subject,
-                           json.dumps(entry.details, sort_keys=True), entry.prev_hash,
-                           entry.hash)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -117,20 +77,9 @@ class PostgresStore:
                                                    command_timeout=10, timeout=10)
         except _FAILURES as exc:
             raise Unavailable(f"store: cannot connect to PostgreSQL: {exc}") from None
-        await self._write(self._migrate, announce=False)
+        async with self.transaction() as tx:
+            await _migrate(tx.conn)
         await self._listen()
-
-    async def _migrate(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                           "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-        done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for step in migrations("postgresql"):
-            if step.version not in done:
-                await conn.execute(step.sql)
-                if step.name == ROOM_NAMES_MIGRATION:
-                    await _rename_rooms(conn)
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())",
-                                   step.version)
 
     async def _listen(self) -> None:
         with contextlib.suppress(*_FAILURES):
@@ -159,140 +108,16 @@ class PostgresStore:
     async def change_marker(self) -> object:
         return await self._read(lambda c: c.fetchval("SELECT version FROM change_version"))
 
-    # -- restrictions ---------------------------------------------------------------------
-    async def _restriction(self, conn: asyncpg.Connection, restriction_id: int) -> Restriction:
-        row = await conn.fetchrow("SELECT * FROM restrictions WHERE id = $1", restriction_id)
-        if row is None:
-            raise NotFound(f"there is no restriction {restriction_id}", field="id")
-        return _restriction_of(row)
-
-    async def create_restriction(self, draft: RestrictionDraft, actor: str,
-                                 now: datetime) -> Restriction:
-        async def write(conn: asyncpg.Connection) -> Restriction:
-            if draft.request is not None:  # read under the write lock: see decide_request
-                check_request_open(await self._request(conn, draft.request, for_update=True))
-            new_id = await conn.fetchval(
-                "INSERT INTO restrictions (rooms, countries, mode, starts_at, ends_at, reason,"
-                " request_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                " RETURNING id", list(draft.rooms), list(draft.countries), draft.mode,
-                draft.starts_at, draft.ends_at, draft.reason, draft.request, now, actor)
-            made = await self._restriction(conn, new_id)
-            await self._audit(conn, now, actor, "restriction.create", f"restriction/{made.id}",
-                              restriction_details(made))
-            return made
-        return await self._write(write)
-
-    async def revoke_restriction(self, restriction_id: int, reason: str, actor: str,
-                                 now: datetime) -> Restriction:
-        async def write(conn: asyncpg.Connection) -> Restriction:
-            text = check_revoke(await self._restriction(conn, restriction_id), reason, now)
-            await self._revoke(conn, restriction_id, text, actor, now, {"reason": text})
-            return await self._restriction(conn, restriction_id)
-        return await self._write(write)
-
-    async def _revoke(self, conn: asyncpg.Connection, restriction_id: int, reason: str,
-                      actor: str, now: datetime, details: dict[str, Any]) -> None:
-        await conn.execute("UPDATE restrictions SET revoked_at = $1, revoked_by = $2, "
-                           "revoke_reason = $3 WHERE id = $4", now, actor, reason,
-                           restriction_id)
-        await self._audit(conn, now, actor, "restriction.revoke",
-                          f"restriction/{restriction_id}", details)
-
+    # -- reads ----------------------------------------------------------------------------
     async def get_restriction(self, restriction_id: int) -> Restriction:
-        return await self._read(lambda c: self._restriction(c, restriction_id))
+        return await self._read(lambda c: _restriction(c, restriction_id))
 
     async def list_restrictions(self) -> list[Restriction]:
-        async def read(conn: asyncpg.Connection) -> list[Restriction]:
-            return [_restriction_of(r) for r in
-                    await conn.fetch("SELECT * FROM restrictions ORDER BY id")]
-        return await self._read(read)
-
-    # -- GeoIP corrections ----------------------------------------------------------------
-    async def _correction(self, conn: asyncpg.Connection, correction_id: int) -> Correction:
-        row = await conn.fetchrow("SELECT * FROM geoip_corrections WHERE id = $1",
-                                  correction_id)
-        if row is None:
-            raise NotFound(f"there is no correction {correction_id}", field="id")
-        return _correction_of(row)
-
-    async def create_correction(self, draft: CorrectionDraft, actor: str,
-                                now: datetime) -> Correction:
-        async def write(conn: asyncpg.Connection) -> Correction:
-            new_id = await conn.fetchval(
-                "INSERT INTO geoip_corrections (network, country, reason, created_at, "
-                "created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                draft.network, draft.country, draft.reason, now, actor)
-            made = await self._correction(conn, new_id)
-            await self._audit(conn, now, actor, "geoip.correction.add", f"correction/{made.id}",
-                              correction_details(made))
-            return made
-        return await self._write(write)
-
-    async def remove_correction(self, correction_id: int, reason: str, actor: str,
-                                now: datetime) -> Correction:
-        async def write(conn: asyncpg.Connection) -> Correction:
-            text = check_remove(await self._correction(conn, correction_id), reason)
-            await conn.execute("UPDATE geoip_corrections SET removed_at = $1, removed_by = $2, "
-                               "remove_reason = $3 WHERE id = $4", now, actor, text,
-                               correction_id)
-            await self._audit(conn, now, actor, "geoip.correction.remove",
-                              f"correction/{correction_id}", {"reason": text})
-            return await self._correction(conn, correction_id)
-        return await self._write(write)
-
-    async def list_corrections(self) -> list[Correction]:
-        async def read(conn: asyncpg.Connection) -> list[Correction]:
-            return [_correction_of(r) for r in
-                    await conn.fetch("SELECT * FROM geoip_corrections ORDER BY id")]
-        return await self._read(read)
-
-    # -- authority requests ---------------------------------------------------------------
-    async def _request(self, conn: asyncpg.Connection, request_id: int,
-                       for_update: bool = False) -> AuthorityRequest:
-        # FOR UPDATE as well as the advisory lock every write takes: a writer that skipped
-        # the lock still could not change the request under a restriction being inserted.
-        row = await conn.fetchrow("SELECT * FROM requests WHERE id = $1"
-                                  + (" FOR UPDATE" if for_update else ""), request_id)
-        if row is None:
-            raise NotFound(f"there is no authority request {request_id}", field="id")
-        made = await conn.fetch("SELECT id FROM restrictions WHERE request_id = $1 ORDER BY id",
-                                request_id)
-        return _request_of(row, tuple(r[0] for r in made))
-
-    async def create_request(self, draft: RequestDraft, actor: str,
-                             now: datetime) -> AuthorityRequest:
-        async def write(conn: asyncpg.Connection) -> AuthorityRequest:
-            new_id = await conn.fetchval(
-                "INSERT INTO requests (authority, jurisdiction, reference, rooms, demand,"
-                " received_at, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " RETURNING id", draft.authority, draft.jurisdiction, draft.reference,
-                list(draft.rooms), draft.demand, draft.received_at, now, actor)
-            made = await self._request(conn, new_id)
-            await self._audit(conn, now, actor, "request.record", f"request/{made.id}",
-                              request_details(made))
-            return made
-        return await self._write(write)
-
-    async def decide_request(self, request_id: int, outcome: str, note: str, actor: str,
-                             now: datetime) -> AuthorityRequest:
-        async def write(conn: asyncpg.Connection) -> AuthorityRequest:
-            current = await self._request(conn, request_id, for_update=True)
-            outcome_text, note_text = check_decision(current, outcome, note)
-            await conn.execute("UPDATE requests SET outcome = $1, note = $2, decided_at = $3, "
-                               "decided_by = $4 WHERE id = $5", outcome_text, note_text, now,
-                               actor, request_id)
-            await self._audit(conn, now, actor, "request.decide", f"request/{request_id}",
-                              {"outcome": outcome_text, "note": note_text})
-            made = [await self._restriction(conn, rid) for rid in current.restrictions]
-            reason_text = refusal_reason(current, note_text)
-            for ended in ended_by_decision(outcome_text, made, now):
-                await self._revoke(conn, ended.id, reason_text, actor, now,
-                                   {"reason": reason_text, "request": request_id})
-            return await self._request(conn, request_id)
-        return await self._write(write)
+        return await self._read(lambda c: _rows(c, _restriction_of,
+                                                "SELECT * FROM restrictions ORDER BY id"))
 
     async def get_request(self, request_id: int) -> AuthorityRequest:
-        return await self._read(lambda c: self._request(c, request_id))
+        return await self._read(lambda c: _request(c, request_id))
 
     async def list_requests(self) -> list[AuthorityRequest]:
         async def read(conn: asyncpg.Connection) -> list[AuthorityRequest]:
@@ -304,103 +129,165 @@ class PostgresStore:
             return [_request_of(r, tuple(made.get(r["id"], ()))) for r in rows]
         return await self._read(read)
 
-    # -- tokens ---------------------------------------------------------------------------
-    async def create_token(self, name: str, scope: str, token_hash: str, actor: str,
-                           now: datetime) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            if await conn.fetchval("SELECT 1 FROM tokens WHERE name = $1", name):
-                raise Conflict(f"name: a token named {name!r} exists", field="name",
-                               code="name_taken")
-            await conn.execute("INSERT INTO tokens (name, scope, token_hash, created_at, "
-                               "created_by) VALUES ($1, $2, $3, $4, $5)", name, scope,
-                               token_hash, now, actor)
-            await self._audit(conn, now, actor, "token.create", f"token/{name}",
-                              {"scope": scope})
-        await self._write(write)
-
     async def tokens(self) -> Mapping[str, TokenInfo]:
-        async def read(conn: asyncpg.Connection) -> dict[str, TokenInfo]:
-            rows = await conn.fetch("SELECT token_hash, name, scope FROM tokens")
-            return {r[0]: TokenInfo(r[1], r[2]) for r in rows}
-        return await self._read(read)
+        rows = await self._read(lambda c: c.fetch("SELECT token_hash, name, scope FROM tokens"))
+        return {r[0]: TokenInfo(r[1], r[2]) for r in rows}
 
-    # -- counts ---------------------------------------------------------------------------
     async def add_counts(self, rows: list[CountRow]) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.executemany(
-                "INSERT INTO decision_counts VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
-                "(day, restriction_id, country, outcome) DO UPDATE "
-                "SET n = decision_counts.n + excluded.n",
-                [(r.day, r.restriction, r.country, r.outcome, r.n) for r in rows])
         if rows:
-            await self._write(write, announce=False)
+            async with self.transaction() as tx:
+                await tx.conn.executemany(
+                    "INSERT INTO decision_counts VALUES ($1, $2, $3, $4, $5) ON CONFLICT "
+                    "(day, restriction_id, country, outcome) DO UPDATE "
+                    "SET n = decision_counts.n + excluded.n",
+                    [(r.day, r.restriction, r.country, r.outcome, r.n) for r in rows])
 
     async def counts(self, since: str | None, until: str | None) -> list[CountRow]:
-        async def read(conn: asyncpg.Connection) -> list[CountRow]:
-            rows = await conn.fetch(
-                "SELECT day, restriction_id, country, outcome, n FROM decision_counts "
-                "WHERE day >= $1 AND day <= $2 ORDER BY day, restriction_id, country, outcome",
-                since or "0000-00-00", until or "9999-99-99")
-            return [CountRow(r[0], int(r[1]), r[2], r[3], int(r[4])) for r in rows]
-        return await self._read(read)
+        return await self._read(lambda c: _rows(
+            c, lambda r: CountRow(r[0], int(r[1]), r[2], r[3], int(r[4])),
+            "SELECT day, restriction_id, country, outcome, n FROM decision_counts "
+            "WHERE day >= $1 AND day <= $2 ORDER BY day, restriction_id, country, outcome",
+            since or "0000-00-00", until or "9999-99-99"))
 
-    # -- audit ----------------------------------------------------------------------------
+    async def list_corrections(self) -> list[Correction]:
+        return await self._read(lambda c: _rows(c, _correction_of,
+                                                "SELECT * FROM geoip_corrections ORDER BY id"))
+
     async def audit_entries(self) -> list[AuditEntry]:
-        async def read(conn: asyncpg.Connection) -> list[AuditEntry]:
-            return [_audit_of(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
-        return await self._read(read)
+        return await self._read(_audit_log)
 
     async def audit_since(self, after: int) -> list[AuditEntry]:
-        async def read(conn: asyncpg.Connection) -> list[AuditEntry]:
-            return [_audit_of(r) for r in await conn.fetch(
-                "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq", after)]
-        return await self._read(read)
-
-    async def add_checkpoint(self, now: datetime,
-                             signing: Signing | None = None) -> Checkpoint | None:
-        # Under the write lock: one signer at a time across instances, one tree.
-        async def write(conn: asyncpg.Connection) -> Checkpoint | None:
-            size = await conn.fetchval("SELECT COUNT(*) FROM audit_log")
-            row = await conn.fetchrow(f"SELECT {_CHECKPOINT} FROM audit_checkpoints "
-                                      "ORDER BY id DESC LIMIT 1")
-            last = _checkpoint_of(row) if row is not None else None
-            if not needs_checkpoint(int(size), last, signing):
-                return None
-            entries = [_audit_of(r) for r in
-                       await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
-            # Hashing the whole log: off the event loop, so joins are decided meanwhile.
-            made = await asyncio.to_thread(make_checkpoint, entries, last,
-                                           format_time(now) or "", signing)
-            await conn.execute(f"INSERT INTO audit_checkpoints ({_CHECKPOINT}) "
-                               "VALUES ($1, $2, $3, $4, $5, $6)", made.at, made.size,
-                               made.head, made.root, made.note, made.key)
-            return made
-        return await self._write(write, announce=False)
+        return await self._read(lambda c: _rows(
+            c, _audit_of, "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq", after))
 
     async def checkpoints(self) -> list[Checkpoint]:
-        async def read(conn: asyncpg.Connection) -> list[Checkpoint]:
-            rows = await conn.fetch(f"SELECT {_CHECKPOINT} FROM audit_checkpoints ORDER BY id")
-            return [_checkpoint_of(r) for r in rows]
-        return await self._read(read)
-
-    async def add_key_rotation(self, note: str, details: dict[str, Any], actor: str,
-                               now: datetime) -> None:
-        async def write(conn: asyncpg.Connection) -> None:
-            await conn.execute("INSERT INTO audit_key_rotations (at, note) VALUES ($1, $2)",
-                               format_time(now), note)
-            await self._audit(conn, now, actor, "audit.key.rotate", "audit/key", details)
-        await self._write(write, announce=False)
+        return await self._read(lambda c: _rows(
+            c, _checkpoint_of, f"SELECT {_CHECKPOINT} FROM audit_checkpoints ORDER BY id"))
 
     async def key_rotations(self) -> list[str]:
-        async def read(conn: asyncpg.Connection) -> list[str]:
-            rows = await conn.fetch("SELECT note FROM audit_key_rotations ORDER BY id")
-            return [r[0] for r in rows]
-        return await self._read(read)
+        return await self._read(lambda c: _rows(
+            c, lambda r: r[0], "SELECT note FROM audit_key_rotations ORDER BY id"))
 
 
+# Tables no running instance keeps in memory: writing only these announces no change.
+_QUIET = frozenset({"audit_checkpoints", "audit_key_rotations"})
+
+
+class _Tx:
+    """The primitives of a PostgresStore transaction (`base.Tx`) on its connection."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+        self.announce = False
+
+    async def restriction(self, restriction_id: int) -> Restriction:
+        return await _restriction(self.conn, restriction_id)
+
+    async def request(self, request_id: int) -> AuthorityRequest:
+        return await _request(self.conn, request_id, for_update=True)
+
+    async def correction(self, correction_id: int) -> Correction:
+        return _correction_of(await _one(self.conn, "geoip_corrections", "correction",
+                                         correction_id))
+
+    async def token_named(self, name: str) -> bool:
+        return await self.conn.fetchval("SELECT 1 FROM tokens WHERE name = $1", name) is not None
+
+    async def insert(self, table: str, row: Mapping[str, Any]) -> int:
+        self.announce |= table not in _QUIET
+        marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+        return int(await self.conn.fetchval(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks}) RETURNING id",
+            *map(_encode, row.values())))
+
+    async def update(self, table: str, row_id: int, changes: Mapping[str, Any]) -> None:
+        self.announce |= table not in _QUIET
+        sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, 1))
+        await self.conn.execute(f"UPDATE {table} SET {sets} WHERE id = ${len(changes) + 1}",
+                                *map(_encode, changes.values()), row_id)
+
+    async def append_audit(self, at: str, actor: str, action: str, subject: str,
+                           details: dict[str, Any]) -> None:
+        row = await self.conn.fetchrow("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")
+        entry = make_entry(_audit_of(row) if row else None, at, actor, action, subject, details)
+        await self.conn.execute(
+            "INSERT INTO audit_log VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", entry.seq,
+            entry.at, entry.actor, entry.action, entry.subject,
+            json.dumps(entry.details, sort_keys=True), entry.prev_hash, entry.hash)
+
+    async def audit_size(self) -> int:
+        return int(await self.conn.fetchval("SELECT COUNT(*) FROM audit_log"))
+
+    async def audit_log(self) -> list[AuditEntry]:
+        return await _audit_log(self.conn)
+
+    async def last_checkpoint(self) -> Checkpoint | None:
+        row = await self.conn.fetchrow(f"SELECT {_CHECKPOINT} FROM audit_checkpoints "
+                                       "ORDER BY id DESC LIMIT 1")
+        return None if row is None else _checkpoint_of(row)
+
+
+# -- statements ---------------------------------------------------------------------------
 _CHECKPOINT = "at, size, head, root, note, signer_key"
 
 
+def _encode(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value  # TEXT[] takes a list
+
+
+async def _rows(conn: asyncpg.Connection, decode: Callable[[Any], T], sql: str,
+                *params: Any) -> list[T]:
+    return [decode(row) for row in await conn.fetch(sql, *params)]
+
+
+async def _one(conn: asyncpg.Connection, table: str, what: str, row_id: int, lock: str = "") -> Any:
+    row = await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1{lock}", row_id)
+    if row is None:
+        raise NotFound(f"there is no {what} {row_id}", field="id")
+    return row
+
+
+async def _restriction(conn: asyncpg.Connection, restriction_id: int) -> Restriction:
+    return _restriction_of(await _one(conn, "restrictions", "restriction", restriction_id))
+
+
+async def _request(conn: asyncpg.Connection, request_id: int,
+                   for_update: bool = False) -> AuthorityRequest:
+    row = await _one(conn, "requests", "authority request", request_id,
+                     " FOR UPDATE" if for_update else "")
+    made = await conn.fetch("SELECT id FROM restrictions WHERE request_id = $1 ORDER BY id",
+                            request_id)
+    return _request_of(row, tuple(r[0] for r in made))
+
+
+async def _audit_log(conn: asyncpg.Connection) -> list[AuditEntry]:
+    return await _rows(conn, _audit_of, "SELECT * FROM audit_log ORDER BY seq")
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                       "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    for step in migrations("postgresql"):
+        if step.version not in done:
+            await conn.execute(step.sql)
+            if step.name == ROOM_NAMES_MIGRATION:
+                await _rename_rooms(conn)
+            await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())",
+                               step.version)
+
+
+async def _rename_rooms(conn: asyncpg.Connection) -> None:
+    for table in ROOM_TABLES:
+        for row in await conn.fetch(f"SELECT id, rooms FROM {table}"):
+            old = list(row["rooms"])
+            new = renamed_rooms(old)
+            if new != old:
+                await conn.execute(f"UPDATE {table} SET rooms = $1 WHERE id = $2", new,
+                                   row["id"])
+
+
+# -- rows → models ------------------------------------------------------------------------
 def _checkpoint_of(row: Any) -> Checkpoint:
     return Checkpoint(row[0], int(row[1]), row[2], row[3], row[4], row[5])
 
@@ -434,4 +321,3 @@ def _correction_of(row: Any) -> Correction:
 def _audit_of(row: Any) -> AuditEntry:
     return AuditEntry(int(row["seq"]), row["at"], row["actor"], row["action"], row["subject"],
                       json.loads(row["details"]), row["prev_hash"], row["hash"])
-

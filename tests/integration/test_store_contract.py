@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from joingate.note import Signer, parse_note
 from joingate.restrictions import RequestDraft, Restriction, RestrictionDraft
 from joingate.store import Store, open_store
 from joingate.store.base import ROOM_NAMES_MIGRATION, CountRow, hash_token, migrations
+from joingate.store.postgres import WRITE_LOCK
 from joingate.tlog import Signing, rotation_note
 from tests.support.postgres import PostgresServer
 
@@ -114,7 +116,7 @@ async def test_counts_add_up_and_filter_by_day(store: Store) -> None:
 
 async def test_audit_chain_and_checkpoints(store: Store) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    assert await store.add_checkpoint(now) is None  # nothing to checkpoint
+    assert await actions.add_checkpoint(store, now) is None  # nothing to checkpoint
     req = await actions.add_request(store, request_fields(), "t")
     await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
                                           "request": req.id, "reason": "R1"}, "t")
@@ -124,34 +126,34 @@ async def test_audit_chain_and_checkpoints(store: Store) -> None:
     entries = await store.audit_entries()
     assert [e.action for e in entries] == ["request.record", "restriction.create"]
     assert verify(entries) is None
-    first = await store.add_checkpoint(now)
+    first = await actions.add_checkpoint(store, now)
     assert first is not None and first.size == 2 and first.head == entries[-1].hash
-    assert await store.add_checkpoint(now) is None  # unchanged log: no new checkpoint
+    assert await actions.add_checkpoint(store, now) is None  # unchanged log: no new checkpoint
     assert await store.checkpoints() == [first]
 
 
 async def test_signed_checkpoints_rotations_and_entries_since(store: Store) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     for i in range(3):
-        await store.create_token(f"t{i}", "admin", hash_token(f"secret{i}"), "t", now)
+        await actions.create_token(store, f"t{i}", "admin", "t", f"secret{i}")
     assert [e.seq for e in await store.audit_since(1)] == [2, 3]
     assert await store.audit_since(3) == []
-    unsigned = await store.add_checkpoint(now)
+    unsigned = await actions.add_checkpoint(store, now)
     assert unsigned is not None and unsigned.root and unsigned.note is None
     key = Signing(Signer.generate("joingate/contract"), "joingate/contract")
-    signed = await store.add_checkpoint(now, key)  # same size, now signed
+    signed = await actions.add_checkpoint(store, now, key)  # same size, now signed
     assert signed is not None and signed.size == 3 and signed.root == unsigned.root
     assert signed.note is not None and parse_note(signed.note).signed_by(
         key.signer.verifier)
-    assert await store.add_checkpoint(now, key) is None
+    assert await actions.add_checkpoint(store, now, key) is None
     assert (await store.checkpoints())[-1] == signed
     new = Signing(Signer.generate("joingate/contract"), "joingate/contract")
     note = rotation_note(key.origin, key.signer, new.signer, "2026-06-04T00:00:00Z")
-    await store.add_key_rotation(note, {"old": key.signer.verifier.hex_id,
-                                        "new": new.signer.verifier.hex_id}, "t", now)
+    await actions.record_key_rotation(store, note, key.signer.verifier.hex_id,
+                                      new.signer.verifier.hex_id, "t", now)
     assert await store.key_rotations() == [note]
     assert (await store.audit_entries())[-1].action == "audit.key.rotate"
-    assert (await store.add_checkpoint(now, new)).size == 4  # type: ignore[union-attr]
+    assert (await actions.add_checkpoint(store, now, new)).size == 4  # type: ignore[union-attr]
 
 
 async def test_change_marker_sees_other_connections(store: Store, store_url: str) -> None:
@@ -173,6 +175,42 @@ async def test_wait_change_returns_within_timeout(store: Store) -> None:
     assert time.monotonic() - started < 2
 
 
+@asynccontextmanager
+async def write_lock_held(url: str) -> AsyncIterator[None]:
+    """Another connection holding the store's write lock, as a second process would."""
+    if url.startswith("sqlite:///"):
+        other = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", WRITE_LOCK)
+        yield
+    finally:
+        await conn.close()
+
+
+async def test_a_cancelled_write_leaves_nothing_and_the_store_usable(
+        store: Store, store_url: str) -> None:
+    fields = {"rooms": ["a"], "countries": ["CN"], "reason": "r"}
+    async with write_lock_held(store_url):
+        write = asyncio.create_task(actions.add_restriction(store, fields, "t"))
+        # Most likely cancelled while it waits for the lock; wherever it lands, the
+        # assertions below hold.
+        done, _ = await asyncio.wait({write}, timeout=1)
+        assert not done
+        write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    assert await store.list_restrictions() == [] and await store.audit_entries() == []
+    made = await actions.add_restriction(store, fields, "t")
+    assert [r.id for r in await store.list_restrictions()] == [made.id]
+    assert len(await store.audit_entries()) == 1
 
 
 async def test_a_refusal_ends_the_requests_restrictions(store: Store) -> None:
@@ -214,10 +252,10 @@ async def test_a_refusal_ends_the_requests_restrictions(store: Store) -> None:
         await actions.add_restriction(store, {"rooms": ["june4-a"], "countries": ["CN"],
                                               "request": req.id, "reason": "R1"}, "t")
     assert refused.value.field == "request"
-    # and at the store itself, with a draft validated before the refusal was recorded
+    # and at the write itself, with a draft validated before the refusal was recorded
     draft = RestrictionDraft(("june4-a",), ("CN",), now, None, "R1", req.id, "block")
     with pytest.raises(RuleViolation):
-        await store.create_restriction(draft, "t", now)
+        await actions.record_restriction(store, draft, "t", now)
     assert len(await store.audit_entries()) == len(entries)  # nothing written
     assert [r.id for r in await store.list_restrictions()][-1] == untouched.id
 
@@ -240,9 +278,9 @@ async def test_creates_racing_a_refusal_leave_nothing_in_force(store: Store) -> 
     now = datetime.now(UTC).replace(microsecond=0)
     # ...and the writes race the refusal.
     results = await asyncio.gather(
-        *(store.create_restriction(d, "t", now) for d in drafts[:10]),
+        *(actions.record_restriction(store, d, "t", now) for d in drafts[:10]),
         actions.decide_request(store, req.id, "refused", "no", "t"),
-        *(store.create_restriction(d, "t", now) for d in drafts[10:]),
+        *(actions.record_restriction(store, d, "t", now) for d in drafts[10:]),
         return_exceptions=True)
     creates = results[:10] + results[11:]
     assert not isinstance(results[10], BaseException), results[10]
@@ -311,16 +349,16 @@ async def test_the_room_names_migration_makes_stored_names_canonical(store_url: 
     now = datetime.now(UTC).replace(microsecond=0)
     old = open_store(store_url)
     await old.open()
-    req = await old.create_request(RequestDraft(
+    req = await actions.record_request(old, RequestDraft(
         authority="MPS", jurisdiction="CN", reference="R", demand="d", received_at=now,
         rooms=("café vigil", "[acme]vigil", "june4")), "t", now)
-    tied = await old.create_restriction(RestrictionDraft(
+    tied = await actions.record_restriction(old, RestrictionDraft(
         rooms=("café vigil", "[acme]vigil"), countries=("CN",), starts_at=now, ends_at=None,
         reason="R", request=req.id, mode="block"), "t", now)
-    odd = await old.create_restriction(RestrictionDraft(
+    odd = await actions.record_restriction(old, RestrictionDraft(
         rooms=("tenant\\2froom", "caf%c3%a9", "café"), countries=("CN",), starts_at=now,
         ends_at=None, reason="p", request=None, mode="block"), "t", now)
-    policy = await old.create_restriction(RestrictionDraft(
+    policy = await actions.record_restriction(old, RestrictionDraft(
         rooms=("*",), countries=("US",), starts_at=now, ends_at=None, reason="p", request=None,
         mode="allow-only"), "t", now)
     audit_before = await old.audit_entries()

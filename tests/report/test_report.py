@@ -64,7 +64,7 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
             "authority": "Federal Bureau of Investigation", "jurisdiction": "us",
             "reference": "FBI-1", "rooms": ["Town-Hall"], "demand": "Identify participants.",
             "received_at": at(-40)}, ADMIN)
-        early = await store.add_checkpoint(datetime.fromisoformat(at(-20)))
+        early = await actions.add_checkpoint(store, datetime.fromisoformat(at(-20)))
         assert early is not None
         mps = await actions.add_request(store, {
             "authority": "Ministry of Public Security", "jurisdiction": "CN",
@@ -108,7 +108,7 @@ async def scenario(tmp_path: Path) -> AsyncIterator[Scenario]:
             CountRow(day(-45), r1.id, "CN", "refused", 100),
         ])
         now = utc_now()
-        late = await store.add_checkpoint(now)
+        late = await actions.add_checkpoint(store, now)
         assert late is not None
         yield Scenario(store, now, early.as_json(), late.as_json(), mps_decided)
     finally:
