@@ -22,6 +22,13 @@ LOOPBACK_COUNTRY = {
     "GU": "127.0.6.0/24",
     "DE": "127.0.7.0/24",
 }
+# Whole /16s for load runs that need thousands of distinct addresses per country (bench/).
+LOOPBACK_COUNTRY_WIDE = {
+    "CN": "127.1.0.0/16",
+    "HK": "127.2.0.0/16",
+    "US": "127.3.0.0/16",
+    "DE": "127.7.0.0/16",
+}
 # Addresses a web proxy passes in X-Forwarded-For (never dialled: only header values). They are
 # outside loopback, because a BOSH or websocket session left with a loopback address means the
 # proxy passed no header, and mod_joingate treats that participant as unlocated.
@@ -44,6 +51,16 @@ def address(country: str, host: int = 10) -> str:
     return f"{base}.{host}"
 
 
+def wide_address(country: str, n: int) -> str:
+    """The n-th (0-based, up to 65,023) address of `country`'s wide loopback range, all distinct
+    (e.g. CN, 0 -> 127.1.0.1; hosts .1 to .254 of each /24)."""
+    base = LOOPBACK_COUNTRY_WIDE[country].split(".")[1]
+    third, host = divmod(n, 254)
+    if third > 255:
+        raise ValueError(f"more than 65,024 addresses asked of {country}")
+    return f"127.{base}.{third}.{host + 1}"
+
+
 def forwarded_address(country: str, host: int = 10) -> str:
     """An address a trusted proxy forwards for, placed in `country` (e.g. CN -> 198.18.1.10)."""
     base = FORWARDED_COUNTRY[country].split("/")[0].rsplit(".", 1)[0]
@@ -61,7 +78,8 @@ def write_test_mmdb(path: Path, shape: str = "maxmind") -> Path:
         writer = MMDBWriter(6, "country", ipv4_compatible=True, description="joingate test DB")
     else:
         raise ValueError(f"unknown shape {shape!r}")
-    for table in (LOOPBACK_COUNTRY, FORWARDED_COUNTRY, IPV6_COUNTRY):
+    for table in (LOOPBACK_COUNTRY, LOOPBACK_COUNTRY_WIDE, FORWARDED_COUNTRY,
+                  IPV6_COUNTRY):
         for country, cidr in table.items():
             record: dict[str, object]
             if shape == "maxmind":
