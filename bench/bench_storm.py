@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_storm.py [--joins 2000] [--meetings 200] [--seconds 20]
                                           [--fast-rate 2000] [--rounds 1] [--room-cache N]
-                                          [--json FILE]
+                                          [--storms both|paced|fast] [--json FILE]
 
 One `joingate serve` (SQLite, the test GeoIP DB) and one Prosody with the plugin, started by the
 plugin tests' harness, log level info, Prosody's default MUC room cache unless `--room-cache N`
@@ -252,6 +252,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fast-rate", type=float, default=2000.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--storms", choices=("both", "paced", "fast"), default="both",
+                        help="run only the paced or only the fast pair")
     parser.add_argument("--room-cache", type=int, default=None,
                         help="muc_room_cache_size (default: not set, Prosody's own default)")
     result_json.add_option(parser)
@@ -281,7 +283,7 @@ def main() -> None:
             print(f"{args.joins} joins into {args.meetings} meetings per storm, each from its own "
                   f"address (CN/HK/US/DE a fourth each); {cache_text}; "
                   f"open files {fds}")
-            for round_no in range(args.rounds):
+            for round_no in range(args.rounds if args.storms != "fast" else 0):
                 ours, floor = asyncio.run(pair(server, addresses, args,
                                                args.joins / args.seconds, made["id"],
                                                restricted_rooms, round_no))
@@ -292,7 +294,7 @@ def main() -> None:
                     "the same storm into as many meetings without a restriction, same run, back "
                     "to back", result,
                     "0 fail-mode answers, 0 wrong, 0 'meeting closed'; p99 <= 2x"))
-            for round_no in range(args.rounds):
+            for round_no in range(args.rounds if args.storms != "paced" else 0):
                 ours, floor = asyncio.run(pair(server, addresses, args, args.fast_rate,
                                                made["id"], restricted_rooms,
                                                args.rounds + round_no))

@@ -54,9 +54,12 @@ def rss_mib(pid: int) -> float:
 
 async def sweep(svc: JoingateService, server: ProsodyServer, occupants: int,
                 meetings: int) -> dict[str, object]:
-    rooms = [f"sweep-{i % meetings}" for i in range(occupants)]
-    # Meeting m holds occupants m, m + meetings, ...: the first of each (k = 0) is in CN.
-    covered = [(i // meetings) % COVERED_EVERY == 0 for i in range(occupants)]
+    # Meeting m holds occupants m * per .. (m + 1) * per - 1, who join one meeting after the
+    # other (with a bounded room cache, each meeting is brought back from storage once, not
+    # once per join); one in ten of each meeting is in CN.
+    per = -(-occupants // meetings)
+    rooms = [f"sweep-{i // per}" for i in range(occupants)]
+    covered = [(i % per) % COVERED_EVERY == 0 for i in range(occupants)]
     people = [LightParticipant(server.c2s_port, wide_address("CN", i) if covered[i] else
                                wide_address(OTHERS[i % 3], i)) for i in range(occupants)]
     out: dict[str, object] = {}
