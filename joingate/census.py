@@ -24,6 +24,7 @@ from .errors import Conflict, InvalidInput
 from .jurisdiction import jurisdictions
 from .restrictions import ALL_MEETINGS, RestrictionDraft, format_time, refuse_bidi
 from .rooms import MAX_NODE_BYTES, join_key
+from .vocabulary import Mode
 
 STALE_SECONDS = 600.0
 MAX_PER_ROOM = 100_000
@@ -168,7 +169,7 @@ def impact(draft: RestrictionDraft, rooms: RoomCounts, deny_unknown: bool,
     covered: dict[str, dict[str, int]] = {}
     contested: dict[str, dict[str, int]] = {}
     names = rooms.keys() if draft.rooms == (ALL_MEETINGS,) else draft.rooms
-    allow_only = draft.mode == "allow-only"
+    allow_only = draft.mode == Mode.ALLOW_ONLY
     for room in names:
         for country, n in rooms.get(room, ()):
             if country == "":

@@ -33,6 +33,7 @@ from .restrictions import Restriction, normalize_room, parse_id, utc_now
 from .signing import LogTree, create_key, load_signing, rotate_key
 from .store import Store, open_store
 from .tlog import Published, check_extends, check_heads, read_published, unb64
+from .vocabulary import UNDECIDED, Mode, ReportFormat, RequestOutcome, Scope, values
 
 T = TypeVar("T")
 
@@ -159,7 +160,7 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="Who or what uses the token.")
-@click.option("--scope", required=True, type=click.Choice(["admin", "plugin"]))
+@click.option("--scope", required=True, type=click.Choice(values(Scope)))
 @config_option
 def token_create(name: str, scope: str, config: str | None) -> None:
     """Create a token and print it (alone, once)."""
@@ -185,7 +186,7 @@ def restrict() -> None:
 @click.option("--end", "ends_at", help="ISO 8601 with offset; default open-ended.")
 @click.option("--request", "request", callback=_id("request"),
               help="The authority request it answers.")
-@click.option("--mode", type=click.Choice(["block", "allow-only"]), default="block",
+@click.option("--mode", type=click.Choice(values(Mode)), default=Mode.BLOCK.value,
               show_default=True)
 @click.option("--reason", required=True)
 @config_option
@@ -270,7 +271,7 @@ def request_add(authority: str, jurisdiction: str, reference: str, rooms: tuple[
 
 @request.command("decide")
 @click.argument("request_id", metavar="ID", callback=_id("id"))
-@click.option("--outcome", required=True, type=click.Choice(["complied", "partially", "refused"]))
+@click.option("--outcome", required=True, type=click.Choice(values(RequestOutcome)))
 @click.option("--note", required=True)
 @config_option
 @json_option
@@ -298,7 +299,7 @@ def request_list(config: str | None, as_json: bool) -> None:
         data = r.as_json()
         made = ",".join(map(str, r.restrictions))
         click.echo(f"{r.id:>5}  {data['received_at']}  {r.jurisdiction}  {r.authority} "
-                   f"[{r.reference}]  {','.join(r.rooms)}  {r.outcome or 'undecided'}"
+                   f"[{r.reference}]  {','.join(r.rooms)}  {r.outcome or UNDECIDED}"
                    f"{'  restrictions ' + made if made else ''}")
 
 
@@ -652,9 +653,9 @@ def _fetch_proof(url: str, first: int, second: int) -> list[bytes]:
 # -- transparency report --------------------------------------------------------------------
 
 @main.command("report")
-@click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md",
-              show_default=True, help="json: the document GET /v1/report returns; html: a "
-              "standalone page with charts.")
+@click.option("--format", "fmt", type=click.Choice(values(ReportFormat)),
+              default=ReportFormat.MD.value, show_default=True, help="json: the document "
+              "GET /v1/report returns; html: a standalone page with charts.")
 @click.option("--since", help="First day, YYYY-MM-DD (UTC); default: the start of the record.")
 @click.option("--until", help="Last day, included, YYYY-MM-DD (UTC); default: today.")
 @config_option
@@ -669,4 +670,4 @@ def report_command(fmt: str, since: str | None, until: str | None, config: str |
     with _errors():  # bad dates: exit 2 before the store is opened
         parse_period(since, until, utc_now())
     data = _with_store(config, lambda s: load_report(s, since, until))
-    click.echo(RENDERERS["json" if as_json else fmt](data), nl=False)
+    click.echo(RENDERERS[ReportFormat.JSON if as_json else fmt](data), nl=False)

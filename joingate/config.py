@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .note import valid_name
+from .vocabulary import Decision, values
 
 IPNetwork = IPv4Network | IPv6Network
 
@@ -68,9 +69,10 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=0.01),
     Setting("geoip", "database", "builtin",
             "'builtin' (the DB in seeds/geoip) or the path of a MaxMind-format country .mmdb"),
-    Setting("geoip", "unknown", "allow",
-            "what an address the DB cannot place gets in a restricted meeting: allow | deny",
-            choices=("allow", "deny")),
+    Setting("geoip", "unknown", Decision.ALLOW.value,
+            "what an address the DB cannot place gets in a restricted meeting: "
+            + " | ".join(values(Decision)),
+            choices=tuple(values(Decision))),
     Setting("geoip", "cache_size", 65536, "addresses kept in the in-memory lookup cache",
             minimum=1),
     Setting("geoip", "reload_interval", 5.0,
@@ -81,9 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("geoip", "witness", "",
             "path of a second country .mmdb whose disagreement about a restricted country "
             "makes a verdict 'disputed' (empty: none)"),
-    Setting("geoip", "disputed", "allow",
+    Setting("geoip", "disputed", Decision.ALLOW.value,
             "the decision when the two DBs disagree and either country is restricted in the "
-            "meeting: allow | deny", choices=("allow", "deny")),
+            "meeting: " + " | ".join(values(Decision)), choices=tuple(values(Decision))),
     Setting("geoip", "update_url", "",
             "where `joingate geoip update` downloads from ({YYYY} and {MM} expanded; a .gz is "
             "unpacked); empty: DB-IP's monthly IP-to-Country Lite, or MaxMind GeoLite2 Country "

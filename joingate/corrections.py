@@ -18,6 +18,7 @@ from typing import Any
 from .errors import Conflict, InvalidInput
 from .jurisdiction import JurisdictionTable
 from .restrictions import MAX_TEXT, format_time, normalize_country, require_text
+from .vocabulary import CorrectionState
 
 NARROWEST = {4: 24, 6: 48}
 
@@ -47,7 +48,8 @@ class Correction:
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "network": self.network, "country": self.country,
-                "reason": self.reason, "state": "active" if self.active else "removed",
+                "reason": self.reason,
+                "state": CorrectionState.ACTIVE if self.active else CorrectionState.REMOVED,
                 "created_at": format_time(self.created_at), "created_by": self.created_by,
                 "removed_at": format_time(self.removed_at), "removed_by": self.removed_by,
                 "remove_reason": self.remove_reason}

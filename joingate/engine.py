@@ -16,6 +16,7 @@ from typing import Any
 
 from .geo import Disputed, GeoReader
 from .restrictions import ALL_MEETINGS, Restriction
+from .vocabulary import CountOutcome, Decision, Mode, VerdictRule
 
 # How far ahead a scheduled restriction is put in the snapshot: decide() checks each rule's
 # window against the clock, so a window opens on time even if the rebuild timer runs late.
@@ -23,6 +24,16 @@ HORIZON_SECONDS = 300.0
 DAY = 86400
 # Bound on a snapshot's (room, country) -> verdict memo; a full memo starts over.
 JUDGED_MAX = 100_000
+
+# A verdict's words, as plain str: msgspec encodes a str about 60 ns faster than an enum
+# member, and /v1/authorize/batch encodes every verdict it returns.
+_ALLOW, _DENY = Decision.ALLOW.value, Decision.DENY.value
+_NO_RESTRICTION = VerdictRule.NO_RESTRICTION.value
+_NOT_COVERED = VerdictRule.NOT_COVERED.value
+_BLOCK = VerdictRule.BLOCK.value
+_ALLOW_ONLY = VerdictRule.ALLOW_ONLY.value
+_UNKNOWN_LOCATION = VerdictRule.UNKNOWN_LOCATION.value
+_DISPUTED = VerdictRule.DISPUTED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +52,10 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    decision: str  # "allow" | "deny"
+    decision: str  # a Decision
     country: str | None
     restriction: int | None
-    rule: str  # no-restriction | not-covered | block | allow-only | unknown-location | disputed
+    rule: str  # a VerdictRule
     message: str
 
     def as_json(self) -> dict[str, Any]:
@@ -65,7 +76,7 @@ class DisputedVerdict(Verdict):
 
 
 def _rule_of(r: Restriction) -> Rule:
-    return Rule(r.id, frozenset(r.countries), r.mode == "allow-only", r.starts_at.timestamp(),
+    return Rule(r.id, frozenset(r.countries), r.mode == Mode.ALLOW_ONLY, r.starts_at.timestamp(),
                 r.ends_at.timestamp() if r.ends_at is not None else float("inf"))
 
 
@@ -138,10 +149,11 @@ def changed_rooms(old: Snapshot, new: Snapshot) -> set[str]:
 class Engine:
     """Holds the current snapshot and the GeoIP reader; decides; counts."""
 
-    def __init__(self, geo: GeoReader, unknown: str = "allow", disputed: str = "allow"):
+    def __init__(self, geo: GeoReader, unknown: str = Decision.ALLOW,
+                 disputed: str = Decision.ALLOW):
         self.geo = geo
-        self.deny_unknown = unknown == "deny"
-        self.deny_disputed = disputed == "deny"
+        self.deny_unknown = unknown == Decision.DENY
+        self.deny_disputed = disputed == Decision.DENY
         self.snapshot = EMPTY
         self.counts: Counter[tuple[int, int, str, str]] = Counter()
         self.decisions = 0
@@ -171,11 +183,11 @@ class Engine:
             snap.judged[key] = found
         return found
 
-    def count(self, verdict: Verdict, now: float, outcome: str) -> None:
+    def count(self, verdict: Verdict, now: float, outcome: CountOutcome) -> None:
         """Record one decision: outcome is allowed | refused | removed; a disputed verdict is
         counted as `disputed` whatever its decision."""
         if verdict.__class__ is DisputedVerdict:
-            outcome = "disputed"
+            outcome = CountOutcome.DISPUTED
         self.counts[(int(now // DAY), verdict.restriction or 0, verdict.country or "",
                      outcome)] += 1
 
@@ -192,7 +204,7 @@ def _allow(country: str | None) -> Verdict:
     found = _ALLOW_CACHE.get(country)
     if found is None:
         plain = None if country is None else str(country)  # not a Disputed: a plain code
-        found = _ALLOW_CACHE[plain] = Verdict("allow", plain, None, "no-restriction", "")
+        found = _ALLOW_CACHE[plain] = Verdict(_ALLOW, plain, None, _NO_RESTRICTION, "")
     return found
 
 
@@ -206,25 +218,25 @@ def _judge(rules: tuple[Rule, ...], country: str | None, now: float, deny_unknow
         in_force = True
         if country is None:
             if deny_unknown:
-                return _deny(memo, rule, None, "unknown-location")
+                return _deny(memo, rule, None, _UNKNOWN_LOCATION)
             continue
         if rule.allow_only:
             if country not in rule.countries:
                 if country.__class__ is Disputed:
                     return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
-                return _deny(memo, rule, country, "allow-only")
+                return _deny(memo, rule, country, _ALLOW_ONLY)
         elif country in rule.countries:
             if country.__class__ is Disputed:
                 return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
-            return _deny(memo, rule, country, "block")
+            return _deny(memo, rule, country, _BLOCK)
     if not in_force:
         return _allow(country)
     if country.__class__ is Disputed:
         return _disputed(rules, country, now, deny_unknown, memo, deny_disputed)
-    found = memo.get((0, country, "not-covered"))
+    found = memo.get((0, country, _NOT_COVERED))
     if found is None:
-        found = memo[(0, country, "not-covered")] = Verdict("allow", country, None,
-                                                            "not-covered", "")
+        found = memo[(0, country, _NOT_COVERED)] = Verdict(_ALLOW, country, None,
+                                                           _NOT_COVERED, "")
     return found
 
 
@@ -238,16 +250,16 @@ def _disputed(rules: tuple[Rule, ...], country: str, now: float, deny_unknown: b
     by_witness = _judge(rules, witness, now, deny_unknown, memo)
     if by_primary.decision == by_witness.decision:
         return by_primary
-    denying = by_primary if by_primary.decision == "deny" else by_witness
-    key = (denying.restriction or 0, primary, f"disputed {witness}")
+    denying = by_primary if by_primary.decision == _DENY else by_witness
+    key = (denying.restriction or 0, primary, f"{_DISPUTED} {witness}")
     found = memo.get(key)
     if found is None:
-        decision = "deny" if deny_disputed else "allow"
-        message = "" if decision == "allow" else (
+        decision = _DENY if deny_disputed else _ALLOW
+        message = "" if decision == _ALLOW else (
             f"Your location is disputed (one database places you in {primary}, another in "
             f"{witness}) and this meeting is restricted (restriction {denying.restriction}).")
         found = memo[key] = DisputedVerdict(decision, primary, denying.restriction,
-                                            "disputed", message, witness)
+                                            _DISPUTED, message, witness)
     return found
 
 
@@ -256,17 +268,17 @@ def _deny(memo: dict[tuple[int, str | None, str], Verdict], rule: Rule, country:
     key = (rule.restriction, country, why)
     found = memo.get(key)
     if found is None:
-        found = memo[key] = Verdict("deny", country, rule.restriction, why,
+        found = memo[key] = Verdict(_DENY, country, rule.restriction, why,
                                     _message(rule, country, why))
     return found
 
 
 def _message(rule: Rule, country: str | None, why: str) -> str:
     """The sentence the refused person sees (the plugin passes it on)."""
-    if why == "unknown-location":
+    if why == _UNKNOWN_LOCATION:
         return ("Your location could not be determined, and this meeting is restricted "
                 f"(restriction {rule.restriction}).")
-    if why == "allow-only":
+    if why == _ALLOW_ONLY:
         admitted = ", ".join(sorted(rule.countries))
         return (f"This meeting admits only participants located in {admitted}; you appear "
                 f"to be in {country} (restriction {rule.restriction}).")

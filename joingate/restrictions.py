@@ -11,17 +11,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from .errors import Conflict, InvalidInput, OutsideJurisdiction, RuleViolation
 from .jurisdiction import JurisdictionTable
 from .rooms import ALL_MEETINGS as ALL_MEETINGS  # re-exported: the shells import it from here
 from .rooms import canonical_room
+from .vocabulary import Mode, RequestOutcome, RestrictionState, one_of
 
-Mode = Literal["block", "allow-only"]
-MODES: tuple[str, ...] = ("block", "allow-only")
-Outcome = Literal["complied", "partially", "refused"]
-OUTCOMES: tuple[str, ...] = ("complied", "partially", "refused")
+W = TypeVar("W", bound=StrEnum)
 
 MAX_TEXT = 4000
 MAX_SHORT = 200
@@ -155,6 +154,15 @@ def require_text(value: Any, field_name: str, limit: int = MAX_TEXT) -> str:
     return refuse_bidi(text, field_name)
 
 
+def _word(words: type[W], value: Any, field_name: str) -> W:
+    """`value` as a member of `words`, or InvalidInput naming the field and the words."""
+    try:
+        return words(value)
+    except ValueError:
+        raise InvalidInput(f"{field_name}: must be one of {one_of(words)}",
+                           field=field_name) from None
+
+
 # -- models ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +173,7 @@ class RestrictionDraft:
     ends_at: datetime | None
     reason: str
     request: int | None
-    mode: str
+    mode: Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +192,14 @@ class Restriction:
     revoked_by: str | None = None
     revoke_reason: str | None = None
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime) -> RestrictionState:
         if self.revoked_at is not None:
-            return "revoked"
+            return RestrictionState.REVOKED
         if now < self.starts_at:
-            return "scheduled"
+            return RestrictionState.SCHEDULED
         if self.ends_at is not None and now >= self.ends_at:
-            return "ended"
-        return "active"
+            return RestrictionState.ENDED
+        return RestrictionState.ACTIVE
 
     def as_json(self, now: datetime) -> dict[str, Any]:
         return {
@@ -267,9 +275,7 @@ def build_restriction(*, rooms: Sequence[Any], countries: Sequence[Any],
     """
     room_names = normalize_rooms(rooms)
     codes = normalize_countries(countries, table)
-    mode_text = "block" if mode is None else mode
-    if mode_text not in MODES:
-        raise InvalidInput(f"mode: must be one of {', '.join(MODES)}", field="mode")
+    mode_word = _word(Mode, Mode.BLOCK if mode is None else mode, "mode")
     reason_text = require_text(reason, "reason")
     start = now if starts_at is None else (
         starts_at if isinstance(starts_at, datetime)
@@ -284,12 +290,12 @@ def build_restriction(*, rooms: Sequence[Any], countries: Sequence[Any],
         if request is None or request.id != request_id:
             raise RuleViolation(f"request: there is no authority request {request_id}",
                                 field="request")
-        _check_within_request(request, room_names, codes, mode_text, table)
-    return RestrictionDraft(room_names, codes, start, end, reason_text, request_id, mode_text)
+        _check_within_request(request, room_names, codes, mode_word, table)
+    return RestrictionDraft(room_names, codes, start, end, reason_text, request_id, mode_word)
 
 
 def _check_within_request(request: AuthorityRequest, rooms: tuple[str, ...],
-                          countries: tuple[str, ...], mode: str,
+                          countries: tuple[str, ...], mode: Mode,
                           table: JurisdictionTable) -> None:
     """A restriction made for an authority reaches only its jurisdiction and named meetings."""
     covered = table.get(request.jurisdiction)
@@ -300,10 +306,10 @@ def _check_within_request(request: AuthorityRequest, rooms: tuple[str, ...],
             f"({request.jurisdiction}), whose jurisdiction covers "
             f"{', '.join(sorted(covered.covers))} only; {', '.join(outside)} "
             f"{'is' if len(outside) == 1 else 'are'} outside it", field="countries")
-    if mode != "block":
+    if mode != Mode.BLOCK:
         raise RuleViolation("mode: a restriction made for an authority request can only block "
-                            "its jurisdiction ('block'); 'allow-only' is for operator policies",
-                            field="mode")
+                            f"its jurisdiction ('{Mode.BLOCK}'); '{Mode.ALLOW_ONLY}' is for "
+                            "operator policies", field="mode")
     if ALL_MEETINGS in rooms:
         raise RuleViolation("rooms: only an operator policy (no request) may cover all "
                             "meetings ('*'); name the meetings the request names", field="rooms")
@@ -332,21 +338,21 @@ def build_request(*, authority: Any, jurisdiction: Any, reference: Any, rooms: S
     )
 
 
-def check_decision(request: AuthorityRequest, outcome: Any, note: Any) -> tuple[str, str]:
-    if outcome not in OUTCOMES:
-        raise InvalidInput(f"outcome: must be one of {', '.join(OUTCOMES)}", field="outcome")
+def check_decision(request: AuthorityRequest, outcome: Any,
+                   note: Any) -> tuple[RequestOutcome, str]:
+    outcome_word = _word(RequestOutcome, outcome, "outcome")
     note_text = require_text(note, "note")
     if request.outcome is not None:
         raise Conflict(f"outcome: request {request.id} was already decided ({request.outcome})",
                        field="outcome", code="already_decided")
-    return outcome, note_text
+    return outcome_word, note_text
 
 
 def check_request_open(request: AuthorityRequest) -> None:
     """A refused request produces no restriction. `actions.record_restriction` calls this
     again inside the write transaction that inserts the restriction, so a refusal racing the
     insert cannot lose."""
-    if request.outcome == "refused":
+    if request.outcome == RequestOutcome.REFUSED:
         raise RuleViolation(f"request: request {request.id} was refused; a refused request "
                             "produces no restriction", field="request")
 
@@ -355,9 +361,10 @@ def ended_by_decision(outcome: str, restrictions: Iterable[Restriction],
                       now: datetime) -> list[Restriction]:
     """The restrictions a decision ends: a refusal ends every one made for the request that
     is still scheduled or active (a refused request keeps no restriction in force)."""
-    if outcome != "refused":
+    if outcome != RequestOutcome.REFUSED:
         return []
-    return [r for r in restrictions if r.state(now) in ("scheduled", "active")]
+    in_force = (RestrictionState.SCHEDULED, RestrictionState.ACTIVE)
+    return [r for r in restrictions if r.state(now) in in_force]
 
 
 def refusal_reason(request: AuthorityRequest, note: str) -> str:
@@ -368,7 +375,7 @@ def refusal_reason(request: AuthorityRequest, note: str) -> str:
 def check_revoke(restriction: Restriction, reason: Any, now: datetime) -> str:
     text = require_text(reason, "reason")
     state = restriction.state(now)
-    if state in ("revoked", "ended"):
+    if state in (RestrictionState.REVOKED, RestrictionState.ENDED):
         raise Conflict(f"restriction {restriction.id} is already {state}", field="id",
                        code=f"already_{state}")
     return text

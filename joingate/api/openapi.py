@@ -13,6 +13,17 @@ from typing import Any
 import msgspec
 
 from .. import __version__
+from ..vocabulary import (
+    UNDECIDED,
+    CorrectionState,
+    Decision,
+    Mode,
+    RequestOutcome,
+    RestrictionState,
+    Scope,
+    VerdictRule,
+    values,
+)
 from . import schemas
 
 _STR_OR_NULL = {"type": ["string", "null"]}
@@ -21,6 +32,11 @@ _STRINGS = {"type": "array", "items": {"type": "string"}}
 _MEETINGS = {**_STRINGS, "description": (
     "Canonical meeting names: the Jitsi room node (\"caf%c3%a9%20vigil\" for the meeting people "
     "see as \"Café Vigil\"), tenant/room for a tenant's meeting, \"*\" for all meetings.")}
+_DECISION = {"enum": values(Decision)}
+_RULE = {"enum": values(VerdictRule)}
+_MODE = {"enum": values(Mode)}
+_STATE = {"enum": values(RestrictionState)}
+_ADMIN, _PLUGIN = Scope.ADMIN, Scope.PLUGIN
 
 _RESPONSES: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -29,20 +45,19 @@ _RESPONSES: dict[str, Any] = {
             "field": _STR_OR_NULL}}}},
     "Verdict": {"type": "object", "required": ["decision", "country", "restriction"],
                 "properties": {
-                    "decision": {"enum": ["allow", "deny"]},
+                    "decision": _DECISION,
                     "country": _STR_OR_NULL, "restriction": _INT_OR_NULL,
-                    "rule": {"enum": ["no-restriction", "not-covered", "block", "allow-only",
-                                      "unknown-location", "disputed"]},
+                    "rule": _RULE,
                     "message": {"type": "string"},
                     "witness_country": {"type": "string", "description": (
-                        "only when rule is 'disputed': where the witness DB places the "
-                        "address")}}},
+                        f"only when rule is '{VerdictRule.DISPUTED}': where the witness DB "
+                        "places the address")}}},
     "Correction": {"type": "object", "required": [
         "id", "network", "country", "reason", "state", "created_at", "created_by"],
         "properties": {
             "id": {"type": "integer"}, "network": {"type": "string"},
             "country": {"type": "string"}, "reason": {"type": "string"},
-            "state": {"enum": ["active", "removed"]}, "created_at": {"type": "string"},
+            "state": {"enum": values(CorrectionState)}, "created_at": {"type": "string"},
             "created_by": {"type": "string"}, "removed_at": _STR_OR_NULL,
             "removed_by": _STR_OR_NULL, "remove_reason": _STR_OR_NULL}},
     "CorrectionList": {"type": "object", "required": ["corrections"], "properties": {
@@ -56,9 +71,9 @@ _RESPONSES: dict[str, Any] = {
         "id", "rooms", "countries", "mode", "starts_at", "ends_at", "reason", "request", "state",
         "created_at", "created_by"], "properties": {
         "id": {"type": "integer"}, "rooms": _MEETINGS, "countries": _STRINGS,
-        "mode": {"enum": ["block", "allow-only"]}, "starts_at": {"type": "string"},
+        "mode": _MODE, "starts_at": {"type": "string"},
         "ends_at": _STR_OR_NULL, "reason": {"type": "string"}, "request": _INT_OR_NULL,
-        "state": {"enum": ["scheduled", "active", "ended", "revoked"]},
+        "state": _STATE,
         "created_at": {"type": "string"}, "created_by": {"type": "string"},
         "revoked_at": _STR_OR_NULL, "revoked_by": _STR_OR_NULL, "revoke_reason": _STR_OR_NULL}},
     "RestrictionList": {"type": "object", "required": ["restrictions"], "properties": {
@@ -70,7 +85,7 @@ _RESPONSES: dict[str, Any] = {
         "jurisdiction": {"type": "string"}, "reference": {"type": "string"}, "rooms": _MEETINGS,
         "demand": {"type": "string"}, "received_at": {"type": "string"},
         "recorded_by": {"type": "string"},
-        "outcome": {"enum": ["complied", "partially", "refused", None]}, "note": _STR_OR_NULL,
+        "outcome": {"enum": [*values(RequestOutcome), None]}, "note": _STR_OR_NULL,
         "decided_at": _STR_OR_NULL, "decided_by": _STR_OR_NULL,
         "restrictions": {"type": "array", "items": {"type": "integer"}}}},
     "RequestList": {"type": "object", "required": ["requests"], "properties": {
@@ -97,7 +112,7 @@ _RESPONSES: dict[str, Any] = {
             "id": {"type": "integer"}, "jurisdiction": {"type": "string"},
             "authority": {"type": "string"}, "reference": {"type": "string"},
             "received_at": {"type": "string"},
-            "outcome": {"enum": ["complied", "partially", "refused", "undecided"]},
+            "outcome": {"enum": [*values(RequestOutcome), UNDECIDED]},
             "meetings_named": {"type": "integer",
                                "description": "how many (names are not published)"},
             "decided_at": _STR_OR_NULL,
@@ -206,7 +221,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
             for s in statuses}
 
 
-def _op(summary: str, scope: str | None, responses: dict[str, Any],
+def _op(summary: str, scope: Scope | None, responses: dict[str, Any],
         body: str | None = None, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if scope is not None:
@@ -234,65 +249,64 @@ def openapi_document() -> dict[str, Any]:
          schemas.RequestIn, schemas.DecisionIn], ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {
         "/v1/authorize": {"post": _op(
-            "May this participant, at this address, enter this meeting?", "plugin",
+            "May this participant, at this address, enter this meeting?", _PLUGIN,
             {**_ok("Verdict"), **_errors(*_PLUGIN_ERRORS)}, body="AuthorizeIn")},
         "/v1/authorize/batch": {"post": _op(
             "Several checks at once: purpose 'join' (counted as joins), 'sweep' (re-checks; "
             "denials counted as removals) or 'admitted' (joins let in before the answer; "
-            "denials counted as removals)", "plugin",
+            "denials counted as removals)", _PLUGIN,
             {**_ok("BatchResult"), **_errors(*_PLUGIN_ERRORS)}, body="BatchIn")},
         "/v1/enforcement": {"get": _op(
-            "Long-poll: which meetings' restrictions changed since an epoch", "plugin",
+            "Long-poll: which meetings' restrictions changed since an epoch", _PLUGIN,
             {**_ok("Enforcement"), **_errors(*_PLUGIN_ERRORS)}, params=[
                 {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}}])},
         "/v1/census": {
             "post": _op("Report current participants per meeting and country (counts only; "
                         "409 when census.max_sources other hosts report already)",
-                        "plugin", {**_ok("CensusAccepted"), **_errors(*_PLUGIN_ERRORS, 409)},
+                        _PLUGIN, {**_ok("CensusAccepted"), **_errors(*_PLUGIN_ERRORS, 409)},
                         body="CensusIn"),
             "get": _op("Current participants per meeting and country, from every source",
-                       "admin", {**_ok("Census"), **_errors(401, 403)})},
+                       _ADMIN, {**_ok("Census"), **_errors(401, 403)})},
         "/v1/restrictions/preview": {"post": _op(
             "Impact preview: how many current participants a draft restriction would remove "
-            "(validated like a create; nothing is written)", "admin",
+            "(validated like a create; nothing is written)", _ADMIN,
             {**_ok("Impact"), **_errors(400, 401, 403, 422)}, body="RestrictionIn")},
         "/v1/restrictions": {
-            "get": _op("List restrictions", "admin",
+            "get": _op("List restrictions", _ADMIN,
                        {**_ok("RestrictionList"), **_errors(400, 401, 403)}, params=[
-                           {"name": "state", "in": "query", "schema": {
-                               "enum": ["scheduled", "active", "ended", "revoked"]}}]),
-            "post": _op("Create a restriction", "admin",
+                           {"name": "state", "in": "query", "schema": _STATE}]),
+            "post": _op("Create a restriction", _ADMIN,
                         {**_ok("Restriction", "201", "created"), **_errors(*_ADMIN_WRITE)},
                         body="RestrictionIn")},
         "/v1/restrictions/{id}": {"get": _op(
-            "One restriction", "admin", {**_ok("Restriction"), **_errors(400, 401, 403, 404)},
+            "One restriction", _ADMIN, {**_ok("Restriction"), **_errors(400, 401, 403, 404)},
             params=_ID)},
         "/v1/restrictions/{id}/revoke": {"post": _op(
-            "Revoke a restriction", "admin",
+            "Revoke a restriction", _ADMIN,
             {**_ok("Restriction"), **_errors(404, *_ADMIN_WRITE)}, body="RevokeIn", params=_ID)},
         "/v1/geoip/corrections": {
-            "get": _op("List GeoIP corrections (active and removed)", "admin",
+            "get": _op("List GeoIP corrections (active and removed)", _ADMIN,
                        {**_ok("CorrectionList"), **_errors(401, 403)}),
             "post": _op("Correct the GeoIP databases for a network (/24 or /48 at the "
-                        "narrowest); effective at once in every instance, audited", "admin",
+                        "narrowest); effective at once in every instance, audited", _ADMIN,
                         {**_ok("Correction", "201", "created"), **_errors(*_ADMIN_WRITE)},
                         body="CorrectionIn")},
         "/v1/geoip/corrections/{id}/remove": {"post": _op(
-            "Remove a GeoIP correction", "admin",
+            "Remove a GeoIP correction", _ADMIN,
             {**_ok("Correction"), **_errors(404, *_ADMIN_WRITE)}, body="RevokeIn", params=_ID)},
         "/v1/requests": {
-            "get": _op("List authority requests", "admin",
+            "get": _op("List authority requests", _ADMIN,
                        {**_ok("RequestList"), **_errors(401, 403)}),
-            "post": _op("Record an authority request", "admin",
+            "post": _op("Record an authority request", _ADMIN,
                         {**_ok("Request", "201", "recorded"), **_errors(*_ADMIN_WRITE)},
                         body="RequestIn")},
         "/v1/requests/{id}": {"get": _op(
-            "One authority request", "admin", {**_ok("Request"), **_errors(400, 401, 403, 404)},
+            "One authority request", _ADMIN, {**_ok("Request"), **_errors(400, 401, 403, 404)},
             params=_ID)},
         "/v1/requests/{id}/decision": {"post": _op(
             "Record the decision on an authority request (a refusal revokes every "
-            "scheduled or active restriction made for it)", "admin",
+            "scheduled or active restriction made for it)", _ADMIN,
             {**_ok("Request"), **_errors(404, *_ADMIN_WRITE)}, body="DecisionIn", params=_ID)},
         "/v1/report": {"get": _op(
             "The transparency report for a period (public; ZZ: location unknown)", None,

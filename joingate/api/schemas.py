@@ -8,11 +8,12 @@ checked afterwards by `restrictions`. The same types give the OpenAPI schemas.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
 from ..errors import InvalidInput
+from ..vocabulary import Mode, Purpose, RequestOutcome
 
 Room = Annotated[str, msgspec.Meta(
     min_length=1, max_length=1023,
@@ -45,7 +46,7 @@ class BatchIn(msgspec.Struct):
     # join: decisions on joins (allowed / refused); sweep: re-checks of people in a meeting
     # (denials counted as removals); admitted: joins the plugin let in before asking (allowed,
     # or removed when the answer is a denial).
-    purpose: Literal["join", "sweep", "admitted"] = "sweep"
+    purpose: Purpose = Purpose.SWEEP
 
 
 class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,7 +57,7 @@ class RestrictionIn(msgspec.Struct, forbid_unknown_fields=True):
     starts_at: str | None = None
     ends_at: str | None = None
     request: Id | None = None
-    mode: Literal["block", "allow-only"] = "block"
+    mode: Mode = Mode.BLOCK
 
 
 class CensusIn(msgspec.Struct):
@@ -94,7 +95,7 @@ class CorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
-    outcome: Literal["complied", "partially", "refused"]
+    outcome: RequestOutcome
     note: Text
 
 

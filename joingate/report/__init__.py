@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..vocabulary import ReportFormat
 from .model import DBIP_ATTRIBUTION, DBIP_URL, UNKNOWN_COUNTRY, Report, build_report
 from .period import parse_period
 from .render_html import html_context, render_html, stylesheet, templates
@@ -30,7 +31,8 @@ from .render_json import render_json
 from .render_markdown import render_markdown
 
 RENDERERS: dict[str, Callable[[Report], str]] = {
-    "md": render_markdown, "json": render_json, "html": render_html}
+    ReportFormat.MD: render_markdown, ReportFormat.JSON: render_json,
+    ReportFormat.HTML: render_html}
 
 __all__ = ["DBIP_ATTRIBUTION", "DBIP_URL", "RENDERERS", "UNKNOWN_COUNTRY", "Report",
            "build_report", "html_context", "parse_period", "render_html", "render_json",

@@ -29,9 +29,10 @@ from ..report import (
     templates,
 )
 from ..report.load import load_report
-from ..restrictions import OUTCOMES, utc_now
+from ..restrictions import utc_now
 from ..rooms import ALL_MEETINGS, readable
 from ..store.base import hash_token
+from ..vocabulary import RequestOutcome, values
 from .proxy import came_over_tls, client_address
 from .security import (
     COOKIE_PATH,
@@ -425,7 +426,7 @@ async def _request_page(request: web.Request, request_id: int, form: Form,
     covers = sorted(jurisdictions().get(found.jurisdiction).covers)
     return _render(request, "request.html", status, title=f"Request {found.reference}",
                    req=found.as_json(), produced=produced, covers=covers, form=form,
-                   outcomes=OUTCOMES, done=request.query.get("done"))
+                   outcomes=values(RequestOutcome), done=request.query.get("done"))
 
 
 async def request_show(request: web.Request) -> web.StreamResponse:
