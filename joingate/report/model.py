@@ -18,11 +18,11 @@ from ..corrections import Correction
 from ..jurisdiction import jurisdictions
 from ..restrictions import AuthorityRequest, Restriction, format_time
 from ..store.base import CountRow
+from ..vocabulary import UNDECIDED, CountOutcome
 from .never_done import Statement, never_done, reaches_outside
 from .period import day_of, parse_period, within
 
 UNKNOWN_COUNTRY = "ZZ"  # the code CLDR uses for an unknown region
-OUTCOMES = ("complied", "partially", "refused", "undecided")
 DBIP_ATTRIBUTION = "IP Geolocation by DB-IP"
 DBIP_URL = "https://db-ip.com"
 VERIFY_INSTRUCTION = (
@@ -147,7 +147,7 @@ def _sorted_counts(counter: Mapping[str, int]) -> dict[str, int]:
 
 
 def _outcome(request: AuthorityRequest) -> str:
-    return request.outcome or "undecided"
+    return request.outcome or UNDECIDED
 
 
 def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Restriction],
@@ -166,10 +166,10 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
                       key=lambda r: (r.received_at, r.id))
     created = [r for r in restrictions if within(day_of(r.created_at), start, end)]
     in_period = [c for c in counts if c.n > 0 and within(c.day, start, end)]
-    rows = [c for c in in_period if c.outcome in ("refused", "removed")]
+    rows = [c for c in in_period if c.outcome in (CountOutcome.REFUSED, CountOutcome.REMOVED)]
     disputed: Counter[str] = Counter()
     for c in in_period:
-        if c.outcome == "disputed":
+        if c.outcome == CountOutcome.DISPUTED:
             disputed[c.country or UNKNOWN_COUNTRY] += c.n
 
     tallies: dict[str, _Tally] = {}
@@ -203,7 +203,7 @@ def build_report(requests: Sequence[AuthorityRequest], restrictions: Sequence[Re
         req = (by_id.get(restriction.request)
                if restriction is not None and restriction.request is not None else None)
         for t in (everyone, tally_of(req)):
-            (t.refused if c.outcome == "refused" else t.removed)[country] += c.n
+            (t.refused if c.outcome == CountOutcome.REFUSED else t.removed)[country] += c.n
 
     by_jurisdiction: dict[str, JurisdictionEntry] = {}
     for code in sorted(tallies):

@@ -13,6 +13,7 @@ from typing import TypedDict
 from ..jurisdiction import JurisdictionTable
 from ..restrictions import ALL_MEETINGS, AuthorityRequest, Restriction
 from ..store.base import CountRow
+from ..vocabulary import RequestOutcome
 
 
 class Statement(TypedDict):
@@ -80,7 +81,7 @@ def never_done(requests: Sequence[AuthorityRequest], restrictions: Sequence[Rest
                          "the request did not name.",
             "basis": f"Checked the meetings of {n} restriction{_plural(n)} made "
                      "for requests in this period against the meetings each request named."})
-    refused_requests = {r.id for r in requests if r.outcome == "refused"}
+    refused_requests = {r.id for r in requests if r.outcome == RequestOutcome.REFUSED}
     if not any(r.request in refused_requests for r in for_requests):
         statements.append({
             "id": "refused_requests",
@@ -88,7 +89,7 @@ def never_done(requests: Sequence[AuthorityRequest], restrictions: Sequence[Rest
             "basis": "Checked every restriction made in this period against the outcome of "
                      "the request it answers."})
     refused_at = {r.id: r.decided_at for r in requests
-                  if r.outcome == "refused" and r.decided_at is not None}
+                  if r.outcome == RequestOutcome.REFUSED and r.decided_at is not None}
     before_refusal = [r for r in for_requests if r.request in refused_at]
     if before_refusal and all(_ended_by(r, refused_at[r.request or 0]) for r in before_refusal):
         k = len(before_refusal)
