@@ -1,8 +1,10 @@
 -- joingate_http: calls to the joingate service with a time limit of our own (net.http has none).
 --
--- Loaded by mod_joingate with module:require "joingate_http"; returns new(ctx), which gives the
--- module its `request`, `call` and `complain` functions. Never logs an address: the request body
--- (which carries one) is never part of a log line.
+-- Loaded by mod_joingate with module:require "joingate_http"; returns new(base_url, token),
+-- which gives the module its `request`, `call` and `complain` functions. An http:// service is
+-- called over connections kept open between calls (joingate_client); an https:// one through
+-- Prosody's net.http, as before. Never logs an address: the request body (which carries one)
+-- is never part of a log line.
 
 -- luacheck: globals module
 
@@ -11,12 +13,33 @@ local http = require "net.http";
 local json = require "util.json";
 local time_now = require "util.time".now;
 
+local new_client = module:require "joingate_client";
+
+-- net.http, for an https:// service: a new connection per call on Prosody 0.12.
+local net_http = {};
+function net_http.request(url, method, headers, body, callback)
+	return http.request(url, { method = method; headers = headers; body = body; suppress_url = true },
+		function (resp_body, code) return callback(resp_body, code); end);
+end
+function net_http.cancel(req) http.destroy_request(req); end
+
 return function (base_url, token)
 	local headers = {
 		["Authorization"] = token and ("Bearer " .. token) or nil;
 		["Content-Type"] = "application/json";
 		["Accept"] = "application/json";
 	};
+
+	local client = base_url:match("^http://") and new_client(base_url);
+	local transport = net_http;
+	if client then
+		transport = {
+			request = function (url, method, hdrs, body, callback)
+				return client.request(method, url:sub(#base_url + 1), hdrs, body, callback);
+			end;
+			cancel = client.cancel;
+		};
+	end
 
 	local in_flight = {};
 
@@ -48,14 +71,10 @@ return function (base_url, token)
 		end
 		-- net.http raises on some local problems (an https URL without TLS support, say); that
 		-- must become a failed call, decided by the fail mode, not an error that drops the join.
-		local ok, made = pcall(http.request, base_url .. path, {
-			method = method;
-			headers = headers;
-			body = body and json.encode(body) or nil;
-			suppress_url = true;
-		}, function (resp_body, code)
-			finish(resp_body, code);
-		end);
+		local ok, made = pcall(transport.request, base_url .. path, method, headers,
+			body and json.encode(body) or nil, function (resp_body, code)
+				finish(resp_body, code);
+			end);
 		if not ok then
 			return finish(tostring(made), 0);
 		end
@@ -66,7 +85,7 @@ return function (base_url, token)
 				if finished then return; end
 				local r = req;
 				finish(nil, "timeout");
-				if r then http.destroy_request(r); end
+				if r then transport.cancel(r); end
 			end);
 		end
 	end
@@ -102,8 +121,9 @@ return function (base_url, token)
 		for r, finish in pairs(in_flight) do cut[r] = finish; end
 		for r, finish in pairs(cut) do
 			finish(nil, "aborted");
-			http.destroy_request(r);
+			transport.cancel(r);
 		end
+		if client then client.close_all(); end
 	end
 
 	return { request = request; call = call; complain = complain; abort_all = abort_all };

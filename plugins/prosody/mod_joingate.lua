@@ -7,6 +7,7 @@
 -- the work is in the *.lib.lua files beside it:
 --   joingate_util     pure helpers (room names, answers, fail-mode rules)
 --   joingate_http     calls to the service with a time limit
+--   joingate_client   HTTP/1.1 over connections kept open between calls (http:// services)
 --   joingate_meetings which meeting a room belongs to, exemptions, the client address
 --   joingate_gate     the door: every join decided; removals
 --   joingate_feed     the enforcement feed and the mid-meeting sweep
