@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 
 from joingate import actions
-from joingate.audit import verify
+from joingate.audit import leaf_hashes, verify
 from joingate.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from joingate.merkle import root
 from joingate.note import Signer, parse_note
 from joingate.restrictions import RequestDraft, Restriction, RestrictionDraft
 from joingate.store import Store, open_store
@@ -292,6 +293,51 @@ async def test_creates_racing_a_refusal_leave_nothing_in_force(store: Store) -> 
     for r in made:
         assert (await store.get_restriction(r.id)).state(later) == "revoked"
     assert verify(await store.audit_entries()) is None
+
+
+# The Merkle root of the audit log `audited_history` writes, as the code before the store
+# primitives (issue 15, item 3) wrote it: an existing log must keep verifying and extending.
+HISTORY_ROOT = "15581b1e36163c68c5c7666f5a9e51a2972ef6a3d6cd09d01aa95f540b3ffd38"
+
+
+async def test_the_audit_log_bytes_are_pinned(store: Store,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every action's audit entry (action name, subject, detail fields, their encoding) is
+    what earlier versions wrote, on every backend: same history, same Merkle root."""
+    clock = [datetime(2026, 6, 4, 12, 0, tzinfo=UTC)]
+
+    def tick() -> datetime:
+        clock[0] += timedelta(seconds=7)
+        return clock[0]
+    monkeypatch.setattr(actions, "utc_now", tick)
+    req = await actions.add_request(store, {
+        "authority": "Ministry of Public Security", "jurisdiction": "cn",
+        "reference": "MPS-0604", "rooms": ["Café Vigil", "[acme]June4"],
+        "demand": "End the meetings.", "received_at": "2026-06-01T09:00:00+08:00"},
+        "token:admin")
+    await actions.add_restriction(store, {"rooms": ["Café Vigil"], "countries": ["cn"],
+                                          "request": req.id,
+                                          "reason": "MPS-0604 \u201cas ordered\u201d"},
+                                  "token:admin")
+    await actions.add_restriction(store, {
+        "rooms": ["acme/june4"], "countries": ["CN"], "request": req.id, "reason": "later",
+        "starts_at": "2026-06-05T00:00:00Z", "ends_at": "2026-06-06T00:00:00Z"}, "cli:root")
+    policy = await actions.add_restriction(store, {
+        "rooms": ["*"], "countries": ["US", "hk"], "mode": "allow-only", "reason": "policy"},
+        "web:admin")
+    await actions.revoke_restriction(store, policy.id, "lifted", "web:admin")
+    await actions.create_token(store, " prosody ", "plugin", "cli:root", "jg_x")
+    fix = await actions.add_correction(store, {"network": "203.0.113.9/24", "country": "hk",
+                                               "reason": "ISP says HK"}, "cli:root")
+    await actions.remove_correction(store, fix.id, "wrong", "cli:root")
+    await actions.decide_request(store, req.id, "refused", "Not lawful.", "boss")
+    entries = await store.audit_entries()
+    assert [e.action for e in entries] == [
+        "request.record", *["restriction.create"] * 3, "restriction.revoke", "token.create",
+        "geoip.correction.add", "geoip.correction.remove", "request.decide",
+        *["restriction.revoke"] * 2]
+    assert verify(entries) is None
+    assert root(leaf_hashes(entries)).hex() == HISTORY_ROOT
 
 
 async def test_geoip_corrections_roundtrip_audited(store: Store) -> None:
