@@ -36,8 +36,9 @@ from .restrictions import (
     refuse_bidi,
     utc_now,
 )
-from .store.base import SCOPES, Store, Tx, hash_token
+from .store.base import Store, Tx, hash_token
 from .tlog import Signing
+from .vocabulary import Scope, one_of, values
 
 
 async def _audit(tx: Tx, now: datetime, actor: str, action: str, subject: str,
@@ -163,8 +164,8 @@ async def create_token(store: Store, name: str, scope: str, actor: str, token: s
     if not name.strip() or len(name) > 100:
         raise InvalidInput("name: 1-100 characters", field="name")
     refuse_bidi(name, "name")
-    if scope not in SCOPES:
-        raise InvalidInput(f"scope: one of {', '.join(SCOPES)}", field="scope")
+    if scope not in values(Scope):
+        raise InvalidInput(f"scope: one of {one_of(Scope)}", field="scope")
     name, now = name.strip(), utc_now()
     async with store.transaction() as tx:
         if await tx.token_named(name):

@@ -21,7 +21,6 @@ from ..corrections import Correction
 from ..errors import InvalidInput
 from ..restrictions import AuthorityRequest, Restriction, normalize_room
 
-SCOPES = ("admin", "plugin")
 # The migration migrations/<dialect>/NNNN_room_names.sql (its number may differ between
 # dialects) rewrites the meeting names of every stored restriction and request; SQL cannot
 # percent-encode, so each backend runs `renamed_rooms` over the rows in its transaction.
