@@ -3,7 +3,7 @@
     .venv/bin/python bench/attack.py [--seconds 20] [--only connections census ...] [--json FILE]
 
 Each class starts its own service on 127.0.0.1 (a temporary directory, SQLite, the test
-GeoIP DB of tests/support/geodb.py) and attacks only that; every class is bounded in count
+GeoIP DB of joingate/testing/geodb.py) and attacks only that; every class is bounded in count
 and time. Per class it prints the figure the issue asks for, the bytes the service wrote to
 its log, and the participant addresses found in the service's output and in this script's
 (both must be 0):
@@ -47,9 +47,9 @@ import result_json  # the bench/ folder is on sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from joingate.api.app import ROUTES
+from joingate.testing.geodb import LOOPBACK_COUNTRY, address, damage_data_section, write_test_mmdb
+from joingate.testing.service import JoingateService, http, wait_until
 from tests.privacy import participant_addresses
-from tests.support.geodb import LOOPBACK_COUNTRY, address, damage_data_section, write_test_mmdb
-from tests.support.service import JoingateService, http, wait_until
 
 Figure = dict[str, Any]
 

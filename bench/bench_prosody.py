@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.prosody.harness import ProsodyServer  # noqa: E402
-from tests.prosody.xmpp import Participant, room_jid  # noqa: E402
-from tests.support.geodb import write_test_mmdb  # noqa: E402
-from tests.support.service import JoingateService  # noqa: E402
+from joingate.testing.geodb import write_test_mmdb  # noqa: E402
+from joingate.testing.prosody import ProsodyServer  # noqa: E402
+from joingate.testing.service import JoingateService  # noqa: E402
+from joingate.testing.xmpp import Participant, room_jid  # noqa: E402
 
 
 def addr(country_octet: int, i: int) -> str:

@@ -55,10 +55,10 @@ from xmpp_load import (  # noqa: E402
     raise_fd_limit,
 )
 
-from tests.prosody.harness import ProsodyServer  # noqa: E402
-from tests.prosody.xmpp import QUIET_WATCH  # noqa: E402
-from tests.support.geodb import wide_address, write_test_mmdb  # noqa: E402
-from tests.support.service import JoingateService  # noqa: E402
+from joingate.testing.geodb import wide_address, write_test_mmdb  # noqa: E402
+from joingate.testing.prosody import ProsodyServer  # noqa: E402
+from joingate.testing.service import JoingateService  # noqa: E402
+from joingate.testing.xmpp import QUIET_WATCH  # noqa: E402
 
 COUNTRIES = ("CN", "HK", "US", "DE")
 FAIL_MODE_TEXT = "join check is unavailable"

@@ -25,9 +25,9 @@ import result_json  # the bench/ folder is on sys.path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from joingate.testing.service import JoingateService
 from tests.fuzz.conftest import ENV
 from tests.fuzz.driver import Fuzzer, plan, summary
-from tests.support.service import JoingateService
 
 
 def main() -> int:

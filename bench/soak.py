@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 import result_json  # noqa: E402
 
-from tests.prosody.harness import ProsodyServer  # noqa: E402
-from tests.prosody.xmpp import Participant  # noqa: E402
-from tests.support.geodb import write_test_mmdb  # noqa: E402
-from tests.support.service import JoingateService  # noqa: E402
+from joingate.testing.geodb import write_test_mmdb  # noqa: E402
+from joingate.testing.prosody import ProsodyServer  # noqa: E402
+from joingate.testing.service import JoingateService  # noqa: E402
+from joingate.testing.xmpp import Participant  # noqa: E402
 
 SAMPLE_EVERY = 10.0  # seconds between RSS samples
 JOIN_TIMEOUT = 30.0  # a join unanswered this long counts as an error

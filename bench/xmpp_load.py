@@ -5,7 +5,7 @@ real XMPP to the real Prosody with nothing more than a join needs: plain TCP c2s
 own 127.x.y.z source address (Prosody sees it as session.ip), SASL ANONYMOUS, resource
 binding, a MUC join presence, and its own presences from the room (the join's answer, a
 removal). Stanzas are parsed by expat (ElementTree's pull parser); presences of other
-occupants are dropped unread. Presence parsing is tests/prosody/xmpp.py's.
+occupants are dropped unread. Presence parsing is joingate/testing/xmpp.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.prosody.xmpp import NS_CLIENT, NS_MUC, PresenceInfo, parse_presence
+from joingate.testing.xmpp import NS_CLIENT, NS_MUC, PresenceInfo, parse_presence
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"

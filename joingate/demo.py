@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 import tempfile
 import time
 import tomllib
@@ -36,16 +35,15 @@ class DemoError(JoingateError):
 
 
 def _harness() -> tuple[Any, Any, Any, str]:
-    """The checkout's Prosody harness, XMPP participant, service runner and MUC domain."""
-    if not (ROOT / "tests" / "prosody" / "harness.py").exists():
-        raise DemoError("joingate demo runs from a source checkout (it uses tests/prosody)")
+    """The Prosody harness, XMPP participant, service runner and MUC domain (joingate.testing)."""
+    if not (ROOT / "plugins" / "prosody" / "mod_joingate.lua").exists():
+        raise DemoError("joingate demo runs from a source checkout (it uses plugins/prosody)")
     if shutil.which("prosody") is None:
         raise DemoError("joingate demo needs Debian's prosody: apt-get install prosody")
-    sys.path.insert(0, str(ROOT))
     try:
-        from tests.prosody.harness import MUC_DOMAIN, ProsodyServer
-        from tests.prosody.xmpp import Participant
-        from tests.support.service import JoingateService
+        from .testing.prosody import MUC_DOMAIN, ProsodyServer
+        from .testing.service import JoingateService
+        from .testing.xmpp import Participant
     except ImportError as exc:
         raise DemoError(f"joingate demo needs the test extras ({exc.name}): "
                         "bash scripts/setup.sh --test") from None

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prosody 13 for the plugin tests: Debian 13 "trixie"'s prosody package in a debootstrapped
 # folder (about 230 MB), made once per machine and reused. tests/prosody runs it with chroot
-# when JOINGATE_PROSODY=13 (see tests/prosody/harness.py).
+# when JOINGATE_PROSODY=13 (see joingate/testing/prosody.py).
 # Usage: bash scripts/prosody13.sh   (prints the folder; JOINGATE_PROSODY13_ROOT overrides it)
 set -euo pipefail
 ROOT=${JOINGATE_PROSODY13_ROOT:-/var/cache/joingate/trixie-prosody13}

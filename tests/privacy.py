@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-# Participants in the suites join from these (tests/support/geodb.py): 127.0.1.0/24 to
+# Participants in the suites join from these (joingate/testing/geodb.py): 127.0.1.0/24 to
 # 127.0.9.0/24 and the two documentation IPv6 prefixes. 127.0.0.1 is the servers' own address.
 PARTICIPANT_NETS = [ipaddress.ip_network(n) for n in (
     "127.0.1.0/24", "127.0.2.0/24", "127.0.3.0/24", "127.0.4.0/24", "127.0.5.0/24",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 
 ENV = {"JOINGATE_SERVER_ENFORCEMENT_MAX_WAIT": "1"}
 

@@ -51,8 +51,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from joingate.jurisdiction import jurisdictions
-from tests.support.geodb import address
-from tests.support.service import JoingateService
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Routes that write to the store when they answer 2xx.

@@ -10,9 +10,9 @@ import time
 import pytest
 from schemathesis import GenerationMode
 
+from joingate.testing.service import JoingateService
 from tests.fuzz import driver
 from tests.fuzz.driver import Fuzzer, plan, summary
-from tests.support.service import JoingateService
 
 pytestmark = pytest.mark.integration
 

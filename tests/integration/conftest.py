@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 
 
 @pytest.fixture

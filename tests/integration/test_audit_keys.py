@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from joingate.note import parse_signer, parse_verifier
-from tests.support.service import JOINGATE
+from joingate.testing.service import JOINGATE
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 
 from joingate.audit import entry_hash
+from joingate.testing.service import JOINGATE, JoingateService
 from tests.support.postgres import PostgresServer
-from tests.support.service import JOINGATE, JoingateService
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 

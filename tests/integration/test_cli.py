@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support.geodb import address
-from tests.support.service import JoingateService, wait_until
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService, wait_until
 
 pytestmark = pytest.mark.integration
 

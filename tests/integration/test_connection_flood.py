@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 PARTIAL_HEAD = b"POST /v1/authorize HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "

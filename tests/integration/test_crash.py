@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from joingate.testing.service import JoingateService, http
 from tests.support.postgres import PostgresServer
-from tests.support.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from joingate.store import open_store
-from tests.support.geodb import LOOPBACK_COUNTRY, address
+from joingate.testing.geodb import LOOPBACK_COUNTRY, address
+from joingate.testing.service import JoingateService, http, wait_until
 from tests.support.postgres import PostgresServer
-from tests.support.service import JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
-from tests.support.service import JOINGATE
+from joingate.testing.service import JOINGATE
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from joingate.testing.geodb import LOOPBACK_COUNTRY, address, damage_data_section, write_test_mmdb
+from joingate.testing.service import JOINGATE, JoingateService, http, wait_until
 from tests.privacy import participant_addresses
-from tests.support.geodb import LOOPBACK_COUNTRY, address, damage_data_section, write_test_mmdb
-from tests.support.service import JOINGATE, JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 

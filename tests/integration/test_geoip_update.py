@@ -18,9 +18,9 @@ from aiohttp import web
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
+from joingate.testing.geodb import address, damage_data_section, write_test_mmdb
+from joingate.testing.service import JoingateService, free_port, http, wait_until
 from tests.privacy import participant_addresses
-from tests.support.geodb import address, damage_data_section, write_test_mmdb
-from tests.support.service import JoingateService, free_port, http, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from joingate.api.app import ROUTES
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 # Full-width, Arabic-Indic, extended Arabic-Indic and Devanagari one; a mix with ASCII.

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.geodb import address, write_test_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
+from joingate.testing.service import HeldRequest, JoingateService, http, wait_until
 from tests.support.postgres import PostgresServer
-from tests.support.service import HeldRequest, JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from joingate.api.app import ROUTES
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import maxminddb
 import pytest
 
-from tests.support.geodb import address, write_test_mmdb
-from tests.support.service import free_port, http
+from joingate.testing.geodb import address, write_test_mmdb
+from joingate.testing.service import free_port, http
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.geodb import address
+from joingate.testing.geodb import address
+from joingate.testing.service import JOINGATE, JoingateService, http, wait_until
 from tests.support.postgres import PostgresServer
-from tests.support.service import JOINGATE, JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 ROOM = "june4-vigil"

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.support.geodb import address
-from tests.support.service import JoingateService, http
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService, http
 
 pytestmark = pytest.mark.integration
 

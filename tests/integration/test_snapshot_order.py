@@ -18,7 +18,7 @@ from joingate.config import load_settings
 from joingate.runtime import Runtime
 from joingate.store.base import Restriction
 from joingate.store.sqlite import SqliteStore
-from tests.support.geodb import address, write_test_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
 
 pytestmark = pytest.mark.integration
 ROOM = "june4-vigil"

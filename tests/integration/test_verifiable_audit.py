@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from joingate.testing.service import JOINGATE, JoingateService, http, wait_until
 from tests.integration.test_audit_tamper import Sql, rewrite_from
 from tests.support.postgres import PostgresServer
-from tests.support.service import JOINGATE, JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from joingate.geo import GeoReader, open_geoip
-from tests.support.geodb import write_test_mmdb
+from joingate.testing.geodb import write_test_mmdb
 
 settings.register_profile(
     "joingate-ci", derandomize=True, max_examples=200, deadline=None, database=None,
@@ -29,7 +29,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "joingate-ci"))
 
 @pytest.fixture(scope="session")
 def geo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeoReader]:
-    """The test country DB (tests/support/geodb.py), opened once: Hypothesis runs many
+    """The test country DB (joingate/testing/geodb.py), opened once: Hypothesis runs many
     examples per test, and a function-scoped fixture would be shared across them anyway."""
     path: Path = write_test_mmdb(tmp_path_factory.mktemp("geodb") / "country.mmdb")
     with open_geoip(str(path)) as reader:

@@ -10,7 +10,7 @@ import unicodedata
 from hypothesis import strategies as st
 
 from joingate.jurisdiction import jurisdictions
-from tests.support.geodb import IPV6_COUNTRY, LOOPBACK_COUNTRY
+from joingate.testing.geodb import IPV6_COUNTRY, LOOPBACK_COUNTRY
 
 TABLE = jurisdictions()
 COUNTRIES = sorted(TABLE.country_names)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from joingate.engine import HORIZON_SECONDS, Engine, Verdict, build_snapshot
 from joingate.geo import GeoReader
 from joingate.restrictions import ALL_MEETINGS, Restriction
-from tests.support.geodb import LOOPBACK_COUNTRY, address
+from joingate.testing.geodb import LOOPBACK_COUNTRY, address
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)
 ROOMS = ["june4-hk", "june4-us", "acme/vigil", "town-hall"]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
 from joingate.geo import GeoReader, normalize_ip
+from joingate.testing.geodb import address
 from tests.property.strategies import (
     broken_address,
     carrying,
@@ -23,7 +24,6 @@ from tests.property.strategies import (
     spaces,
     zone_ids,
 )
-from tests.support.geodb import address
 
 
 def _tunnels_v4(addr: ipaddress.IPv6Address) -> bool:

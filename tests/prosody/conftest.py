@@ -1,9 +1,9 @@
 """Fixtures for the real-Prosody tests of mod_joingate.
 
-JOINGATE_PROSODY picks the Prosody (tests/prosody/install.py): 0.12, this machine's, or 13 from
-the folder scripts/prosody13.sh makes. The version that really ran is the JUnit test suite's
-property "prosody" (scripts/check_suites.py requires a run on each). Nothing here is skipped:
-without the chosen Prosody every test in this directory fails saying what to install.
+JOINGATE_PROSODY picks the Prosody (joingate/testing/prosody_install.py): 0.12, this machine's,
+or 13 from the folder scripts/prosody13.sh makes. The version that really ran is the JUnit test
+suite's property "prosody" (scripts/check_suites.py requires a run on each). Nothing here is
+skipped: without the chosen Prosody every test in this directory fails saying what to install.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.prosody.harness import DISABLED, READY, LuaValue, ProsodyServer
-from tests.prosody.install import ProsodyInstall
-from tests.prosody.xmpp import BoshParticipant, Participant, WebsocketParticipant
-from tests.support.geodb import write_test_mmdb
-from tests.support.service import JoingateService
+from joingate.testing.geodb import write_test_mmdb
+from joingate.testing.prosody import DISABLED, READY, LuaValue, ProsodyServer
+from joingate.testing.prosody_install import ProsodyInstall
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import BoshParticipant, Participant, WebsocketParticipant
 
 
 def pytest_report_header() -> str:

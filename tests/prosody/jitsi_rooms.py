@@ -13,8 +13,8 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from tests.prosody.harness import BREAKOUT_DOMAIN, LOBBY_DOMAIN, MUC_DOMAIN, ProsodyServer
-from tests.prosody.xmpp import DEFAULT_TIMEOUT, NS_MUC_USER, Participant, room_jid
+from joingate.testing.prosody import BREAKOUT_DOMAIN, LOBBY_DOMAIN, MUC_DOMAIN, ProsodyServer
+from joingate.testing.xmpp import DEFAULT_TIMEOUT, NS_MUC_USER, Participant, room_jid
 
 NS_JITMEET = "http://jitsi.org/jitmeet"
 NS_CLIENT = "jabber:client"

@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 
-from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.harness import (
+from joingate.testing.geodb import address
+from joingate.testing.prosody import (
     AUTH_DOMAIN,
     BREAKOUT_DOMAIN,
     MUC_DOMAIN,
     ProsodyServer,
 )
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import Participant, assert_stay
+from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.jitsi_rooms import BreakoutRooms, feeds_connected, on_every_component
 from tests.prosody.test_removal import REASON, restrict
-from tests.prosody.xmpp import Participant, assert_stay
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from joingate.testing.geodb import address, write_witness_mmdb
+from joingate.testing.prosody import AUTH_DOMAIN, MUC_DOMAIN
+from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.harness import AUTH_DOMAIN, MUC_DOMAIN
-from tests.support.geodb import address, write_witness_mmdb
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

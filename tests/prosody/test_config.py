@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import ProsodyServer
+from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.harness import ProsodyServer
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.service import JOINGATE
+from joingate.testing.service import JOINGATE
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

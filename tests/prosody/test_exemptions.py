@@ -7,11 +7,11 @@ import re
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import AUTH_DOMAIN, RECORDER_DOMAIN, ProsodyServer
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import ComponentUser, assert_stay
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.harness import AUTH_DOMAIN, RECORDER_DOMAIN, ProsodyServer
-from tests.prosody.xmpp import ComponentUser, assert_stay
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

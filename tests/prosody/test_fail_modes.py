@@ -10,12 +10,12 @@ import asyncio
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import LuaValue, ProsodyServer
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import JoinResult, assert_stay
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.faults import GARBAGE, disagreeing_service, fault_server, join_checks_hang
-from tests.prosody.harness import LuaValue, ProsodyServer
-from tests.prosody.xmpp import JoinResult, assert_stay
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import assert_stay
 from tests.prosody.conftest import Crowd, ProsodyFactory
-from tests.prosody.xmpp import assert_stay
-from tests.support.geodb import address
 from tests.support.postgres import PostgresServer
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

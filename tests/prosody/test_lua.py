@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
 from joingate.rooms import canonical_room, jitsi_node, join_key
-from tests.prosody.harness import PLUGIN_DIR
-from tests.prosody.install import ProsodyInstall
+from joingate.testing.prosody import PLUGIN_DIR
+from joingate.testing.prosody_install import ProsodyInstall
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.prosody.harness import PLUGIN_DIR, ProsodyServer
-from tests.support.service import JoingateService
+from joingate.testing.prosody import PLUGIN_DIR, ProsodyServer
+from joingate.testing.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

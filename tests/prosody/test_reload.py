@@ -7,12 +7,12 @@ import asyncio
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import MUC_DOMAIN
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import assert_stay
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.faults import join_checks_hang
-from tests.prosody.harness import MUC_DOMAIN
-from tests.prosody.xmpp import assert_stay
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

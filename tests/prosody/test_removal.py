@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import ProsodyServer
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import Participant, PresenceInfo, assert_stay, wait_others_see_removed
 from tests.prosody.conftest import Crowd
-from tests.prosody.harness import ProsodyServer
-from tests.prosody.xmpp import Participant, PresenceInfo, assert_stay, wait_others_see_removed
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

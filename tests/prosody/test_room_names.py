@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from joingate.testing.geodb import address
+from joingate.testing.prosody import ProsodyServer
+from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd
-from tests.prosody.harness import ProsodyServer
-from tests.support.geodb import address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from joingate.testing.geodb import address, forwarded_address
+from joingate.testing.prosody import DOMAIN, MUC_DOMAIN, ProsodyServer
+from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import QUIET_WATCH, Participant, PresenceInfo, assert_stay
 from tests.prosody.conftest import Crowd
-from tests.prosody.harness import DOMAIN, MUC_DOMAIN, ProsodyServer
-from tests.prosody.xmpp import QUIET_WATCH, Participant, PresenceInfo, assert_stay
-from tests.support.geodb import address, forwarded_address
-from tests.support.service import JoingateService
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.geodb import address
-from tests.support.service import JoingateService, http, wait_until
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService, http, wait_until
 
 pytestmark = pytest.mark.integration
 

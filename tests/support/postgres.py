@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
-from .service import free_port
+from joingate.testing.service import free_port
 
 
 def _bin(name: str) -> str:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .service import free_port
+from joingate.testing.service import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate", "host", "content-length"}

@@ -1,4 +1,4 @@
-"""Shared fixtures of the unit suite: a real test country DB (tests/support/geodb.py)."""
+"""Shared fixtures of the unit suite: a real test country DB (joingate/testing/geodb.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from joingate.geo import GeoReader, open_geoip
-from tests.support.geodb import write_test_mmdb
+from joingate.testing.geodb import write_test_mmdb
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Declared dependencies and imports agree: every runtime dependency is imported by joingate/,
-every test extra is imported by the tests (or is a tool the test run uses, with the line that
-uses it), and nothing is imported from a distribution that is not declared (a transitive
-dependency can be dropped by its parent at any release)."""
+every demo extra by joingate/testing/ (the harness of `joingate demo`, bench/ and the tests),
+every test extra by the tests (or is a tool the test run uses, with the line that uses it), and
+nothing is imported from a distribution that is not declared (a transitive dependency can be
+dropped by its parent at any release)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,22 @@ def _name(requirement: str) -> str:
 
 
 RUNTIME = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
-TEST = {_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]}
+EXTRAS = PYPROJECT["project"]["optional-dependencies"]
+DEMO = {_name(r) for r in EXTRAS["demo"]}
+# The test extra names the demo extra ("joingate[demo]") and adds its own.
+assert "joingate[demo]" in EXTRAS["test"]
+TEST = {_name(r) for r in EXTRAS["test"]} - {"joingate"}
+HARNESS = ROOT / "joingate" / "testing"
 
 
-def _imported_distributions(*trees: str) -> set[str]:
-    """The distributions (normalised names) whose modules the .py files under `trees` import,
-    joingate itself and the standard library left out."""
+def _imported_distributions(*trees: str, without: Path | None = None) -> set[str]:
+    """The distributions (normalised names) whose modules the .py files under `trees` (but not
+    under `without`) import, joingate itself and the standard library left out."""
     modules: set[str] = set()
     for tree in trees:
         for path in (ROOT / tree).rglob("*.py"):
+            if without is not None and path.is_relative_to(without):
+                continue
             named = set()
             for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
                 if isinstance(node, ast.Import):
@@ -61,11 +69,19 @@ def _imported_distributions(*trees: str) -> set[str]:
 
 
 def test_every_runtime_dependency_is_imported_by_the_service() -> None:
-    assert RUNTIME - _imported_distributions("joingate") == set()
+    assert RUNTIME - _imported_distributions("joingate", without=HARNESS) == set()
 
 
 def test_the_service_imports_only_declared_runtime_dependencies() -> None:
-    assert _imported_distributions("joingate") - RUNTIME == set()
+    assert _imported_distributions("joingate", without=HARNESS) - RUNTIME == set()
+
+
+def test_every_demo_extra_is_imported_by_the_harness() -> None:
+    assert DEMO - _imported_distributions("joingate/testing") == set()
+
+
+def test_the_harness_imports_only_runtime_dependencies_and_the_demo_extra() -> None:
+    assert _imported_distributions("joingate/testing") - RUNTIME - DEMO == set()
 
 
 def test_every_test_extra_is_imported_or_run() -> None:
@@ -78,4 +94,4 @@ def test_every_test_extra_is_imported_or_run() -> None:
 
 
 def test_the_tests_import_only_declared_dependencies() -> None:
-    assert _imported_distributions(*TEST_TREES) - RUNTIME - TEST == set()
+    assert _imported_distributions(*TEST_TREES) - RUNTIME - DEMO - TEST == set()

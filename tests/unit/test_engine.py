@@ -20,7 +20,7 @@ from joingate.engine import (
 from joingate.errors import InvalidInput
 from joingate.geo import GeoReader
 from joingate.restrictions import Restriction
-from tests.support.geodb import address
+from joingate.testing.geodb import address
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)
 T = NOW.timestamp()

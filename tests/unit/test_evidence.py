@@ -15,7 +15,7 @@ from joingate.errors import InvalidInput
 from joingate.geo import Disputed, GeoReader, open_geoip
 from joingate.jurisdiction import jurisdictions
 from joingate.restrictions import Restriction
-from tests.support.geodb import address, write_test_mmdb, write_witness_mmdb
+from joingate.testing.geodb import address, write_test_mmdb, write_witness_mmdb
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)
 T = NOW.timestamp()
@@ -158,7 +158,7 @@ def test_disputed_decisions_are_counted_as_disputed(witnessed: GeoReader) -> Non
 
 def test_a_witness_that_fails_the_check_stops_the_opening(tmp_path: Path) -> None:
     from joingate.errors import GeoIPError
-    from tests.support.geodb import damage_data_section
+    from joingate.testing.geodb import damage_data_section
 
     primary = write_test_mmdb(tmp_path / "primary.mmdb")
     witness = damage_data_section(write_witness_mmdb(tmp_path / "witness.mmdb"))
@@ -171,7 +171,7 @@ def test_a_witness_that_fails_the_check_stops_the_opening(tmp_path: Path) -> Non
 
 
 def test_a_replaced_witness_is_checked_before_it_is_used(tmp_path: Path) -> None:
-    from tests.support.geodb import damage_data_section
+    from joingate.testing.geodb import damage_data_section
 
     primary = write_test_mmdb(tmp_path / "primary.mmdb")
     witness = write_witness_mmdb(tmp_path / "witness.mmdb")

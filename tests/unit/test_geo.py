@@ -1,4 +1,4 @@
-"""joingate.geo against real .mmdb files written with mmdb-writer (tests/support/geodb.py)."""
+"""joingate.geo against real .mmdb files written with mmdb-writer (joingate/testing/geodb.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from joingate.geo import (
     normalize_ip,
     open_geoip,
 )
-from tests.support.geodb import address, write_test_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
 
 CN = address("CN")
 HK = address("HK")

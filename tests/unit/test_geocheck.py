@@ -23,7 +23,7 @@ from joingate.geocheck import (
     load_selftest,
     open_reader,
 )
-from tests.support.geodb import damage_data_section, write_test_mmdb
+from joingate.testing.geodb import damage_data_section, write_test_mmdb
 
 
 def _check(path: Path, selftest: SelfTest | None = None) -> CheckReport:

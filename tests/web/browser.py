@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 
 CHROMIUM = os.environ.get("JOINGATE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

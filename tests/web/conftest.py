@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 
 from .browser import ARGS, CHROMIUM
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.geodb import address
-from tests.support.service import JoingateService, http
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService, http
 
 from .browser import ARGS, shot, sign_in
 

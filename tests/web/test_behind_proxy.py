@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.service import JoingateService
+from joingate.testing.service import JoingateService
 from tests.support.tls_proxy import TlsProxy
 
 from .browser import shot

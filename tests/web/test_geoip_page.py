@@ -11,8 +11,8 @@ import maxminddb
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.geodb import address, write_test_mmdb, write_witness_mmdb
-from tests.support.service import JoingateService
+from joingate.testing.geodb import address, write_test_mmdb, write_witness_mmdb
+from joingate.testing.service import JoingateService
 
 from .browser import shot, sign_in
 

@@ -9,7 +9,7 @@ import unicodedata
 from playwright.sync_api import BrowserContext, Page, expect
 
 from joingate.rooms import jitsi_node
-from tests.support.service import JoingateService, http
+from joingate.testing.service import JoingateService, http
 
 from .browser import shot, sign_in
 

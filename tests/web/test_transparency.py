@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.geodb import address
-from tests.support.service import JoingateService, http, wait_until
+from joingate.testing.geodb import address
+from joingate.testing.service import JoingateService, http, wait_until
 
 from .browser import shot
 

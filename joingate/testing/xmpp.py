@@ -24,7 +24,7 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
-from tests.prosody.harness import BOT_DOMAIN, BOT_SECRET, DOMAIN, MUC_DOMAIN
+from .prosody import BOT_DOMAIN, BOT_SECRET, DOMAIN, MUC_DOMAIN
 
 NS_MUC = "http://jabber.org/protocol/muc"
 NS_MUC_USER = "http://jabber.org/protocol/muc#user"

@@ -16,13 +16,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.prosody.install import ProsodyInstall
+from .prosody_install import ProsodyInstall
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugins" / "prosody"
 # Test modules of our own that do what Jitsi's plugins do (rate-limited joins, breakout rooms,
 # lobbies, visitor nodes), so that the gate meets Jitsi's mechanisms, not a likeness.
-TEST_MODULE_DIR = Path(__file__).resolve().parent / "modules"
+TEST_MODULE_DIR = REPO / "tests" / "prosody" / "modules"
 DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
 BREAKOUT_DOMAIN = "breakout.localhost"
@@ -132,7 +132,7 @@ class ProsodyServer:
         muc_modules = lua([*self.muc_modules, *(["joingate"] if self.load_plugin else [])])
         run_as_root = "run_as_root = true" if os.geteuid() == 0 else ""
         path = self.install.path
-        return f"""-- written by tests/prosody/harness.py
+        return f"""-- written by joingate/testing/prosody.py
 daemonize = false
 {run_as_root}
 pidfile = {lua(path(self.workdir / "prosody.pid"))}
