@@ -32,10 +32,10 @@ _STRINGS = {"type": "array", "items": {"type": "string"}}
 _MEETINGS = {**_STRINGS, "description": (
     "Canonical meeting names: the Jitsi room node (\"caf%c3%a9%20vigil\" for the meeting people "
     "see as \"Café Vigil\"), tenant/room for a tenant's meeting, \"*\" for all meetings.")}
-_DECISION = {"enum": values(Decision)}
-_RULE = {"enum": values(VerdictRule)}
-_MODE = {"enum": values(Mode)}
-_STATE = {"enum": values(RestrictionState)}
+# The vocabulary's sets, each a component described by its docstring (see openapi_document).
+_WORDS = (Decision, VerdictRule, Mode, RestrictionState, CorrectionState, RequestOutcome)
+_DECISION, _RULE, _MODE, _STATE, _CORRECTION_STATE, _OUTCOME = (
+    {"$ref": f"#/components/schemas/{words.__name__}"} for words in _WORDS)
 _ADMIN, _PLUGIN = Scope.ADMIN, Scope.PLUGIN
 
 _RESPONSES: dict[str, Any] = {
@@ -57,7 +57,7 @@ _RESPONSES: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"}, "network": {"type": "string"},
             "country": {"type": "string"}, "reason": {"type": "string"},
-            "state": {"enum": values(CorrectionState)}, "created_at": {"type": "string"},
+            "state": _CORRECTION_STATE, "created_at": {"type": "string"},
             "created_by": {"type": "string"}, "removed_at": _STR_OR_NULL,
             "removed_by": _STR_OR_NULL, "remove_reason": _STR_OR_NULL}},
     "CorrectionList": {"type": "object", "required": ["corrections"], "properties": {
@@ -85,7 +85,7 @@ _RESPONSES: dict[str, Any] = {
         "jurisdiction": {"type": "string"}, "reference": {"type": "string"}, "rooms": _MEETINGS,
         "demand": {"type": "string"}, "received_at": {"type": "string"},
         "recorded_by": {"type": "string"},
-        "outcome": {"enum": [*values(RequestOutcome), None]}, "note": _STR_OR_NULL,
+        "outcome": {"oneOf": [_OUTCOME, {"type": "null"}]}, "note": _STR_OR_NULL,
         "decided_at": _STR_OR_NULL, "decided_by": _STR_OR_NULL,
         "restrictions": {"type": "array", "items": {"type": "integer"}}}},
     "RequestList": {"type": "object", "required": ["requests"], "properties": {
@@ -246,7 +246,8 @@ def openapi_document() -> dict[str, Any]:
     _, body_schemas = msgspec.json.schema_components(
         [schemas.AuthorizeIn, schemas.BatchIn, schemas.CensusIn, schemas.RestrictionIn,
          schemas.RevokeIn, schemas.CorrectionIn,
-         schemas.RequestIn, schemas.DecisionIn], ref_template="#/components/schemas/{name}")
+         schemas.RequestIn, schemas.DecisionIn, *_WORDS],
+        ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {
         "/v1/authorize": {"post": _op(
             "May this participant, at this address, enter this meeting?", _PLUGIN,
