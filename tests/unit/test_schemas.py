@@ -17,6 +17,7 @@ from joingate.api.schemas import (
     decode,
 )
 from joingate.errors import InvalidInput
+from joingate.vocabulary import Mode, Purpose, RequestOutcome
 
 
 def refused(body: bytes, kind: type[Any]) -> InvalidInput:
@@ -92,3 +93,26 @@ def test_wrong_top_level_type_names_the_body(body: bytes) -> None:
     exc = refused(body, AuthorizeIn)
     assert exc.field == "body"
     assert exc.code == "invalid"
+
+
+@pytest.mark.parametrize(("body", "kind", "message"), [
+    (b'{"checks": [], "purpose": "spy"}', BatchIn, "purpose: Invalid enum value 'spy'"),
+    (b'{"rooms": ["a"], "countries": ["CN"], "reason": "x", "mode": "deny"}', RestrictionIn,
+     "mode: Invalid enum value 'deny'"),
+    (b'{"outcome": "ignored", "note": "n"}', DecisionIn, "outcome: Invalid enum value 'ignored'"),
+    (b'{"outcome": 3, "note": "n"}', DecisionIn, "outcome: Expected `str`, got `int`"),
+])
+def test_a_word_outside_its_set_is_refused_as_before(body: bytes, kind: type[Any],
+                                                     message: str) -> None:
+    """The sets come from joingate.vocabulary (StrEnum); the refusal reads as it did when the
+    body types spelled them out as Literal."""
+    assert refused(body, kind).message == message
+
+
+def test_the_words_decode_to_their_vocabulary_members() -> None:
+    made = decode(b'{"rooms": ["a"], "countries": ["CN"], "reason": "x", "mode": "allow-only"}',
+                  msgspec.json.Decoder(RestrictionIn))
+    assert made.mode is Mode.ALLOW_ONLY
+    assert decode(b'{"checks": []}', msgspec.json.Decoder(BatchIn)).purpose is Purpose.SWEEP
+    decided = decode(b'{"outcome": "partially", "note": "n"}', msgspec.json.Decoder(DecisionIn))
+    assert decided.outcome is RequestOutcome.PARTIALLY
