@@ -3,11 +3,11 @@
     python bench/run_all.py [--only NAME ...] [--quick] [--table-only]
 
 Each bench script runs with `--json FILE` (the format of bench/result_json.py); its rows are
-saved with the date, the exit status and the machine's load average at the start and the end
-of that bench in bench/results/<bench>.json, and the whole table is then regenerated from the
-saved results of every bench, between the two marker comments in bench/README.md (the prose
-around it is hand-written). `--only soak` re-runs one bench; `--table-only` runs nothing;
-`--quick` uses short settings (the table says so in each row's command).
+saved with the date, the commit checked out, the exit status and the machine's load average at
+the start and the end of that bench in bench/results/<bench>.json, and the whole table is then
+regenerated from the saved results of every bench, between the two marker comments in
+bench/README.md (the prose around it is hand-written). `--only soak` re-runs one bench;
+`--table-only` runs nothing; `--quick` uses short settings (each row shows its command).
 
 It fails (exit 1, naming what) before running anything when a bench script or a tool a
 selected bench needs is missing, and after the run when a bench exited non-zero, wrote no
@@ -77,6 +77,13 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def head_commit(repo: Path) -> str:
+    """The checkout's commit, short, or "" outside a git checkout."""
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                           capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
 def run_one(bench: Bench, quick: bool, bench_dir: Path, results: Path) -> str | None:
     """Run one bench script; save its rows with date and load. A problem, or None."""
     with tempfile.TemporaryDirectory(prefix=f"run_all-{bench.name}-") as tmp:
@@ -91,7 +98,8 @@ def run_one(bench: Bench, quick: bool, bench_dir: Path, results: Path) -> str | 
             return f"{bench.name} exited {status} and wrote no result file (kept the old one)"
         doc = json.loads(out.read_text())
     doc.update(date=started.strftime("%Y-%m-%d %H:%M UTC"), load_start=load_start,
-               load_end=load_end, exit=status, seconds=round(seconds))
+               load_end=load_end, exit=status, seconds=round(seconds),
+               commit=head_commit(bench_dir.parent))
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{bench.name}.json").write_text(
         json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
@@ -114,7 +122,7 @@ def shown_command(command: str) -> str:
 
 def table(results: Path) -> tuple[str, list[str]]:
     """The Markdown table of every bench's saved rows, and the benches that have none."""
-    lines = ["| what | command | floor (and what is warm) | result | target | date | "
+    lines = ["| what | command | floor (and what is warm) | result | target | date, code | "
              "load average at start -> end (1, 5, 15 min) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     absent = []
@@ -127,11 +135,12 @@ def table(results: Path) -> tuple[str, list[str]]:
             continue
         doc = json.loads(saved.read_text())
         failed = f"**exit status {doc['exit']}**: " if doc["exit"] else ""
+        when = f"{doc['date']}, {doc['commit']}" if doc.get("commit") else doc["date"]
         for row in doc["rows"]:
             lines.append(
                 f"| {cell(row['what'])} | `{cell(shown_command(doc['command']))}` | "
                 f"{cell(row['floor'])} | {failed}{cell(row['result'])} | {cell(row['target'])}"
-                f" | {doc['date']} | {doc['load_start']} -> {doc['load_end']} |")
+                f" | {when} | {doc['load_start']} -> {doc['load_end']} |")
     return "\n".join(lines) + "\n", absent
 
 

@@ -56,7 +56,7 @@ def saved(bench: Path, name: str, **extra: object) -> None:
            "rows": [{"what": f"{name} row", "floor": "the floor | warm", "result": "0.90x",
                      "target": ">= 0.85x"}],
            "date": "2026-12-03 10:00 UTC", "load_start": "1.00 2.00 3.00",
-           "load_end": "4.00 5.00 6.00", "exit": 0, "seconds": 5}
+           "load_end": "4.00 5.00 6.00", "exit": 0, "seconds": 5, "commit": "07c45e1"}
     doc.update(extra)
     (results / f"{name}.json").write_text(json.dumps(doc))
 
@@ -84,7 +84,7 @@ def test_table_from_saved_results_in_bench_order(tmp_path: Path) -> None:
     assert [row.split(" | ")[0] for row in rows] == [f"| {name} row" for name in NAMES]
     assert rows[0] == (
         f"| {NAMES[0]} row | `python bench/{NAMES[0]}.py --seconds 5` | the floor \\| warm | "
-        "0.90x | >= 0.85x | 2026-12-03 10:00 UTC | 1.00 2.00 3.00 -> 4.00 5.00 6.00 |")
+        "0.90x | >= 0.85x | 2026-12-03 10:00 UTC, 07c45e1 | 1.00 2.00 3.00 -> 4.00 5.00 6.00 |")
     assert "old table" not in (bench / "README.md").read_text()
 
 
@@ -135,6 +135,7 @@ def test_a_run_saves_rows_with_date_and_load_and_keeps_a_crashed_benchs_old_resu
     assert "bench_decide exited 2" in done.stderr
     fresh = json.loads((bench / "results" / "bench_scale.json").read_text())
     assert fresh["exit"] == 0 and fresh["date"] != "2026-12-03 10:00 UTC"
+    assert fresh["commit"] == ""  # the temporary folder is no git checkout
     assert len(fresh["load_start"].split()) == 3 and len(fresh["load_end"].split()) == 3
     assert fresh["rows"][0]["what"] == "bench_scale figure"
     kept = json.loads((bench / "results" / "bench_merkle.json").read_text())
