@@ -34,6 +34,7 @@ _BLOCK = VerdictRule.BLOCK.value
 _ALLOW_ONLY = VerdictRule.ALLOW_ONLY.value
 _UNKNOWN_LOCATION = VerdictRule.UNKNOWN_LOCATION.value
 _DISPUTED = VerdictRule.DISPUTED.value
+_MODE_ALLOW_ONLY = Mode.ALLOW_ONLY  # bound once: a rebuild reads it for every restriction
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class DisputedVerdict(Verdict):
 
 
 def _rule_of(r: Restriction) -> Rule:
-    return Rule(r.id, frozenset(r.countries), r.mode == Mode.ALLOW_ONLY, r.starts_at.timestamp(),
+    return Rule(r.id, frozenset(r.countries), r.mode == _MODE_ALLOW_ONLY, r.starts_at.timestamp(),
                 r.ends_at.timestamp() if r.ends_at is not None else float("inf"))
 
 
