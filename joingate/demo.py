@@ -7,9 +7,9 @@ who was refused and who was removed, then who is in each meeting, which meetings
 and which hosts are still connected as Prosody itself reports them (`prosodyctl shell`), then
 the transparency report.
 
-The demo drives the same Prosody harness and XMPP clients the plugin's tests use
-(tests/prosody, tests/support), so it runs from a source checkout with the test extras
-installed (`bash scripts/setup.sh --test`).
+The demo drives the same Prosody harness and XMPP clients as the plugin's tests and bench/
+(joingate.testing, the demo extra). Prosody loads mod_joingate from plugins/prosody, so the demo
+runs from a source checkout; a wheel does not ship the plugin.
 """
 
 from __future__ import annotations
@@ -23,31 +23,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import JoingateError
 
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:  # imported in run(): the service's own commands never need the demo extra
+    from .testing.prosody import ProsodyServer
+    from .testing.service import JoingateService
+    from .testing.xmpp import Participant
+
+PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "prosody" / "mod_joingate.lua"
 
 
 class DemoError(JoingateError):
     code = "demo"
-
-
-def _harness() -> tuple[Any, Any, Any, str]:
-    """The Prosody harness, XMPP participant, service runner and MUC domain (joingate.testing)."""
-    if not (ROOT / "plugins" / "prosody" / "mod_joingate.lua").exists():
-        raise DemoError("joingate demo runs from a source checkout (it uses plugins/prosody)")
-    if shutil.which("prosody") is None:
-        raise DemoError("joingate demo needs Debian's prosody: apt-get install prosody")
-    try:
-        from .testing.prosody import MUC_DOMAIN, ProsodyServer
-        from .testing.service import JoingateService
-        from .testing.xmpp import Participant
-    except ImportError as exc:
-        raise DemoError(f"joingate demo needs the test extras ({exc.name}): "
-                        "bash scripts/setup.sh --test") from None
-    return ProsodyServer, Participant, JoingateService, MUC_DOMAIN
 
 
 class Timeline:
@@ -65,12 +54,22 @@ def scenario() -> dict[str, Any]:
 
 
 def run(echo: Callable[[str], None] = print) -> None:
-    prosody_cls, participant_cls, service_cls, muc_domain = _harness()
+    if not PLUGIN.exists():
+        raise DemoError("joingate demo runs from a source checkout: Prosody loads mod_joingate "
+                        "from its plugins/prosody")
+    if shutil.which("prosody") is None:
+        raise DemoError("joingate demo needs Debian's prosody: apt-get install prosody")
+    try:
+        from .testing.prosody import MUC_DOMAIN, ProsodyServer
+        from .testing.service import JoingateService
+    except ModuleNotFoundError as exc:
+        raise DemoError(f"joingate demo needs the demo extra ({exc.name}): pip install -e "
+                        "'.[demo]' (or bash scripts/setup.sh --test)") from None
     work = Path(tempfile.mkdtemp(prefix="joingate-demo-"))
     geo = Path(str(resources.files("joingate.seeds") / "demo" / "loopback-country.mmdb"))
     try:
-        with service_cls(work / "joingate", geoip=geo) as svc:
-            prosody = prosody_cls(work / "prosody", joingate={
+        with JoingateService(work / "joingate", geoip=geo) as svc:
+            prosody = ProsodyServer(work / "prosody", joingate={
                 "joingate_url": svc.url, "joingate_token": svc.plugin_token,
                 "joingate_poll_wait": 2})
             prosody.start()
@@ -80,8 +79,7 @@ def run(echo: Callable[[str], None] = print) -> None:
                 echo(f"  joingate {svc.url} · Prosody c2s 127.0.0.1:{prosody.c2s_port} · "
                      "participants join from loopback addresses placed in countries by "
                      "seeds/demo/loopback-country.mmdb\n")
-                asyncio.run(_story(svc, prosody, muc_domain, participant_cls, scenario(),
-                                   Timeline(echo)))
+                asyncio.run(_story(svc, prosody, MUC_DOMAIN, scenario(), Timeline(echo)))
                 _wait_for_counts(svc)
                 checkpoint = svc.cli("audit", "checkpoint").stdout.strip()
                 echo(f"\nAudit log checkpoint (joingate audit checkpoint): {checkpoint}")
@@ -93,7 +91,7 @@ def run(echo: Callable[[str], None] = print) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _wait_for_counts(svc: Any, timeout: float = 10.0) -> None:
+def _wait_for_counts(svc: JoingateService, timeout: float = 10.0) -> None:
     """The service writes its decision counters every few seconds: wait until the report
     counts every mainland participant the story refused or removed."""
     expected = sum(1 for m in [*scenario()["meetings"], scenario()["upcoming"]]
@@ -109,8 +107,8 @@ def _wait_for_counts(svc: Any, timeout: float = 10.0) -> None:
     raise DemoError("the service did not count the demo's decisions in time")
 
 
-def _who(p: Any, country: dict[str, str]) -> str:
-    host = ", host" if getattr(p, "host", False) else ""
+def _who(p: Participant, country: dict[str, str], hosts: set[str]) -> str:
+    host = ", host" if p.nick in hosts else ""
     return f"{p.nick} ({country[p.nick]}{host})"
 
 
@@ -118,7 +116,7 @@ class Observed:
     """What Prosody reports, read through its admin shell: each meeting's occupants (nick →
     affiliation) or None for a meeting it no longer has, and which sessions it still has."""
 
-    def __init__(self, prosody: Any, muc_domain: str, rooms: list[str], jids: list[str]):
+    def __init__(self, prosody: ProsodyServer, muc_domain: str, rooms: list[str], jids: list[str]):
         names = ", ".join(f'"{r}"' for r in rooms)
         sessions = ", ".join(f'"{j}"' for j in jids)
         # One Lua line in the shell's global environment (">"): print() reaches our stdout.
@@ -150,7 +148,7 @@ class Observed:
         if set(self.rooms) != set(rooms):
             raise DemoError(f"prosodyctl shell did not report every meeting: {out}")
 
-    def present(self, room: str, story: list[Any], country: dict[str, str]) -> str:
+    def present(self, room: str, story: list[Participant], country: dict[str, str]) -> str:
         """Who is in `room`, in the story's order, hosts (owners) marked; anyone Prosody lists
         that the story did not bring is named too."""
         occupants = self.rooms[room]
@@ -164,26 +162,30 @@ class Observed:
             for n in names) or "nobody"
 
 
-async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
+async def _story(svc: JoingateService, prosody: ProsodyServer, muc_domain: str,
                  story: dict[str, Any], say: Timeline) -> None:
-    people: dict[str, list[Any]] = {}
-    country: dict[str, str] = {}
-    everyone: list[Any] = []
+    from .testing.xmpp import Participant
 
-    def observe(rooms: list[str], sessions: list[Any]) -> Observed:
+    people: dict[str, list[Participant]] = {}
+    country: dict[str, str] = {}
+    hosts: set[str] = set()  # the first one into each meeting opens it and owns it
+    everyone: list[Participant] = []
+
+    def observe(rooms: list[str], sessions: list[Participant]) -> Observed:
         return Observed(prosody, muc_domain, rooms, [p.jid for p in sessions])
 
-    async def enter(room: str, names: list[list[str]]) -> list[Any]:
-        joined: list[Any] = []
+    async def enter(room: str, names: list[list[str]]) -> list[Participant]:
+        joined: list[Participant] = []
         for name, address in names:
-            p = participant_cls(prosody.c2s_port, address, nick=name)
+            p = Participant(prosody.c2s_port, address, nick=name)
             everyone.append(p)
             await p.connect()
             result = await p.join(room)
             country[name] = svc.cli("geoip", "lookup", address).stdout.strip()
             if not result.joined:
                 raise DemoError(f"{name} could not join {room}: {result.error_text}")
-            p.host = not joined  # the first one in opens the meeting and owns it
+            if not joined:
+                hosts.add(name)
             joined.append(p)
         return joined
 
@@ -192,7 +194,7 @@ async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
         for meeting in [*story["meetings"], story["upcoming"]]:
             people[meeting["name"]] = await enter(meeting["name"], meeting["people"])
             say(f"{meeting['name']:<13} {meeting['about']}: "
-                + ", ".join(_who(p, country) for p in people[meeting["name"]]), 1)
+                + ", ".join(_who(p, country, hosts) for p in people[meeting["name"]]), 1)
         say("Everyone was admitted: no restriction is in force.", 1)
 
         req = story["request"]
@@ -217,14 +219,14 @@ async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
         say(f"Restriction #{made['id']}: participants located in CN, in {', '.join(current)} "
             "only. The meetings go on; no account is touched.")
         await _removals(say, [p for room in current for p in people[room]], current, country,
-                        started, people)
+                        hosts, started, people)
         seen = observe(current, [])
         for room in current:
             say(f"in {room} now (as Prosody lists it): "
                 f"{seen.present(room, people[room], country)}", 1)
 
         late = story["late"]
-        comer = participant_cls(prosody.c2s_port, late["address"], nick=f"{late['name']}-again")
+        comer = Participant(prosody.c2s_port, late["address"], nick=f"{late['name']}-again")
         everyone.append(comer)
         await comer.connect()
         result = await comer.join(late["room"])
@@ -242,8 +244,8 @@ async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
             f"{starts:%H:%M:%S} UTC ({window['state']}); its participants joined early "
             "and are still in.")
         opened = starts.timestamp() - time.time() + time.monotonic()
-        await _removals(say, people[upcoming["name"]], [upcoming["name"]], country, opened,
-                        people, timeout=upcoming["starts_in_seconds"] + 5)
+        await _removals(say, people[upcoming["name"]], [upcoming["name"]], country, hosts,
+                        opened, people, timeout=upcoming["starts_in_seconds"] + 5)
         seen = observe([upcoming["name"]], [])
         say(f"in {upcoming['name']} now (as Prosody lists it): "
             f"{seen.present(upcoming['name'], people[upcoming['name']], country)}", 1)
@@ -254,15 +256,15 @@ async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
         say(f"Request #{request['id']} decided: {decided['outcome']} "
             f"(restrictions {decided['restrictions']}).")
 
-        hosts = [members[0] for members in people.values()]
-        seen = observe(list(people), hosts)
+        owners = [members[0] for members in people.values()]
+        seen = observe(list(people), owners)
         say("Who stayed (each meeting's occupants as Prosody lists them):")
         for room, members in people.items():
             say(f"{room:<13} {seen.present(room, members, country)}", 1)
-        suspended = [h.nick for h in hosts if h.jid not in seen.sessions]
+        suspended = [h.nick for h in owners if h.jid not in seen.sessions]
         ended = [room for room, occupants in seen.rooms.items() if occupants is None]
         say(f"Host accounts suspended: {len(suspended)}. Meetings ended: {len(ended)}.")
-        say(f"(Prosody still has the session of {len(hosts) - len(suspended)} of {len(hosts)} "
+        say(f"(Prosody still has the session of {len(owners) - len(suspended)} of {len(owners)} "
             f"hosts{': not ' + ', '.join(suspended) if suspended else ''} and "
             f"{len(people) - len(ended)} of {len(people)} meetings"
             f"{': not ' + ', '.join(ended) if ended else ''}.)", 1)
@@ -271,20 +273,21 @@ async def _story(svc: Any, prosody: Any, muc_domain: str, participant_cls: Any,
             await p.disconnect()
 
 
-async def _removals(say: Timeline, watched: list[Any], rooms: list[str],
-                    country: dict[str, str], since: float, people: dict[str, list[Any]],
-                    timeout: float = 5.0) -> None:
+async def _removals(say: Timeline, watched: list[Participant], rooms: list[str],
+                    country: dict[str, str], hosts: set[str], since: float,
+                    people: dict[str, list[Participant]], timeout: float = 5.0) -> None:
     """Print each removal as it happens; expect exactly the CN participants to go."""
     expected = [p for p in watched if country[p.nick] == "CN"]
     room_of = {id(p): room for room in rooms for p in people[room] if p in watched}
 
-    async def one(p: Any) -> str:
+    async def one(p: Participant) -> str:
         room = room_of[id(p)]
         info = await p.wait_removed(room, timeout)
         p.rooms.discard(room.lower())
-        say(f"removed from {room}: {_who(p, country)}, {info.received_at - since:.2f} s after "
-            f"the restriction took effect (status {','.join(sorted(info.statuses))}, role "
-            f"{info.role}, affiliation unchanged: {info.affiliation})", 1)
+        say(f"removed from {room}: {_who(p, country, hosts)}, "
+            f"{info.received_at - since:.2f} s after the restriction took effect (status "
+            f"{','.join(sorted(info.statuses))}, role {info.role}, affiliation unchanged: "
+            f"{info.affiliation})", 1)
         return str(info.reason)
 
     reasons = set(await asyncio.gather(*(one(p) for p in expected)))

@@ -18,11 +18,8 @@ from pathlib import Path
 
 from .prosody_install import ProsodyInstall
 
-REPO = Path(__file__).resolve().parents[2]
-PLUGIN_DIR = REPO / "plugins" / "prosody"
-# Test modules of our own that do what Jitsi's plugins do (rate-limited joins, breakout rooms,
-# lobbies, visitor nodes), so that the gate meets Jitsi's mechanisms, not a likeness.
-TEST_MODULE_DIR = REPO / "tests" / "prosody" / "modules"
+# mod_joingate in a source checkout (a wheel does not ship the plugin).
+PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugins" / "prosody"
 DOMAIN = "localhost"
 MUC_DOMAIN = "conference.localhost"
 BREAKOUT_DOMAIN = "breakout.localhost"
@@ -77,6 +74,7 @@ class ProsodyServer:
         domain: str = DOMAIN,
         s2s_routes: Mapping[str, int] | None = None,
         install: ProsodyInstall | None = None,
+        plugin_paths: Sequence[Path] = (PLUGIN_DIR,),
     ) -> None:
         self.install = install or ProsodyInstall.from_env()
         self.workdir = workdir
@@ -92,6 +90,9 @@ class ProsodyServer:
         self.component_port = free_port()
         # A unix socket path must stay short (108 bytes), shorter than pytest's tmp paths.
         self.admin_socket = Path(tempfile.mkdtemp(prefix="jg-prosody-")) / "admin.sock"
+        # Prosody's plugin_paths. The tests add their own modules that do what Jitsi's do
+        # (tests/prosody/modules): muc_modules, jitsi_rooms and s2s_routes load them.
+        self.plugin_paths = list(plugin_paths)
         self.joingate = dict(joingate)
         self.trusted_proxies = list(trusted_proxies)
         self.load_plugin = load_plugin
@@ -102,7 +103,7 @@ class ProsodyServer:
         # Tests read the debug log; a benchmark wants "info" (debug lines cost time per stanza).
         self.log_level = log_level
         # Jitsi's breakout and lobby components, gated, with their rooms linked by the
-        # stand-ins in tests/prosody/modules as Jitsi's mod_muc_breakout_rooms/lobby_rooms do.
+        # tests' stand-ins for Jitsi's mod_muc_breakout_rooms/lobby_rooms.
         self.jitsi_rooms = jitsi_rooms
         # The hosts are DOMAIN, conference.DOMAIN, auth.DOMAIN, ...; another domain makes a
         # second server (a visitor node) that the first can reach over s2s.
@@ -137,7 +138,7 @@ daemonize = false
 {run_as_root}
 pidfile = {lua(path(self.workdir / "prosody.pid"))}
 data_path = {lua(path(self.data_dir))}
-plugin_paths = {{ {lua(path(PLUGIN_DIR))}; {lua(path(TEST_MODULE_DIR))} }}
+plugin_paths = {lua([path(folder) for folder in self.plugin_paths])}
 log = {{ {self.log_level} = {lua(path(self.log_path))} }}
 modules_enabled = {{ "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "admin_shell"{s2s_modules} }}
 admin_socket = {lua(path(self.admin_socket))}

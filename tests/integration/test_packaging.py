@@ -197,6 +197,17 @@ def test_the_shipped_geoip_database_answers_from_the_wheel(installed: Installed,
         == "CN\n"  # CERNET, seeds/geoip/selftest.json
 
 
+def test_the_demo_from_the_wheel_says_it_needs_a_checkout(installed: Installed,
+                                                          tmp_path: Path) -> None:
+    """The wheel ships the harness (joingate.testing) but not the Prosody plugin it loads."""
+    done = subprocess.run([str(installed.bin / "joingate"), "demo"], cwd=tmp_path,
+                          env=installed.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr == ("joingate: joingate demo runs from a source checkout: Prosody loads "
+                           "mod_joingate from its plugins/prosody\n"), done.stderr
+    assert done.stdout == ""
+
+
 def _await_ready(url: str, serve: subprocess.Popen[bytes], log: Path) -> dict[str, object]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

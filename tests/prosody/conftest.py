@@ -18,6 +18,7 @@ from joingate.testing.prosody import DISABLED, READY, LuaValue, ProsodyServer
 from joingate.testing.prosody_install import ProsodyInstall
 from joingate.testing.service import JoingateService
 from joingate.testing.xmpp import BoshParticipant, Participant, WebsocketParticipant
+from tests.prosody import PLUGIN_PATHS
 
 
 def pytest_report_header() -> str:
@@ -85,7 +86,8 @@ def make_prosody(tmp_path: Path,
                                trusted_proxies=trusted_proxies,
                                ready_text=READY if url is not None else DISABLED,
                                muc_options=muc_options, muc_modules=muc_modules,
-                               jitsi_rooms=jitsi_rooms, install=prosody_install)
+                               jitsi_rooms=jitsi_rooms, install=prosody_install,
+                               plugin_paths=PLUGIN_PATHS)
         servers.append(server)
         if start:
             server.start()

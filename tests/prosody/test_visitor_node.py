@@ -25,6 +25,7 @@ from joingate.testing.geodb import address, forwarded_address
 from joingate.testing.prosody import DOMAIN, MUC_DOMAIN, ProsodyServer
 from joingate.testing.service import JoingateService
 from joingate.testing.xmpp import QUIET_WATCH, Participant, PresenceInfo, assert_stay
+from tests.prosody import PLUGIN_PATHS
 from tests.prosody.conftest import Crowd
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
@@ -42,15 +43,17 @@ class Deployment:
         gate = {"joingate_url": service.url, "joingate_token": service.plugin_token,
                 "joingate_poll_wait": 2, "joingate_census_interval": 1}
         self.main = ProsodyServer(workdir / "main", joingate=gate, muc_modules=["test_visitors"],
-                                  muc_options={"test_visitor_muc": VNODE_MUC})
+                                  muc_options={"test_visitor_muc": VNODE_MUC},
+                                  plugin_paths=PLUGIN_PATHS)
         # Jitsi's visitor MUC: visitors' presences are not broadcast (mod_fmuc's config).
         broadcast = {"visitor": False, "participant": True, "moderator": True}
         self.vnode = ProsodyServer(workdir / "vnode", joingate=gate, domain=VNODE,
                                    muc_modules=["test_vnode"],
                                    muc_options={"muc_room_default_presence_broadcast": broadcast,
-                                                **vnode_options})
+                                                **vnode_options},
+                                   plugin_paths=PLUGIN_PATHS)
         self.elsewhere = ProsodyServer(workdir / "elsewhere", joingate={}, load_plugin=False,
-                                       domain=ELSEWHERE)
+                                       domain=ELSEWHERE, plugin_paths=PLUGIN_PATHS)
         to_main = {host: self.main.s2s_port for host in (DOMAIN, MUC_DOMAIN)}
         to_vnode = {host: self.vnode.s2s_port for host in (VNODE, VNODE_MUC)}
         self.main.s2s_routes = to_vnode
