@@ -104,19 +104,3 @@ def damage_data_section(path: Path, fill: bytes = b"\xff") -> Path:
     body = (fill * (meta_at - start))[: meta_at - start]
     path.write_bytes(data[:start] + body + data[meta_at:])
     return path
-
-
-def write_witness_mmdb(path: Path, disagree: dict[str, str] | None = None) -> Path:
-    """A witness DB like the test DB (country_code shape, another writer), except for the
-    /24s in `disagree` (country of the test DB → country the witness says): by default HK's
-    range is placed in CN and CN's in HK, and TW's is left unplaced."""
-    disagree = {"HK": "CN", "CN": "HK"} if disagree is None else disagree
-    writer = MMDBWriter(6, "country", ipv4_compatible=True, description="joingate witness DB")
-    for table in (LOOPBACK_COUNTRY, IPV6_COUNTRY):
-        for country, cidr in table.items():
-            if country != "TW":
-                writer.insert_network(IPSet([cidr]),
-                                      {"country_code": disagree.get(country, country)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.to_db_file(str(path))
-    return path

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from joingate.testing.geodb import address, write_test_mmdb, write_witness_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
 from joingate.testing.service import JoingateService, http, wait_until
 from tests.privacy import participant_addresses
 from tests.support.postgres import PostgresServer
+from tests.support.witness import write_witness_mmdb
 
 pytestmark = pytest.mark.integration
 HK = address("HK")

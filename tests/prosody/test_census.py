@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from joingate.testing.geodb import address, write_witness_mmdb
+from joingate.testing.geodb import address
 from joingate.testing.prosody import AUTH_DOMAIN, MUC_DOMAIN
 from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.support.witness import write_witness_mmdb
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 

@@ -15,7 +15,8 @@ from joingate.errors import InvalidInput
 from joingate.geo import Disputed, GeoReader, open_geoip
 from joingate.jurisdiction import jurisdictions
 from joingate.restrictions import Restriction
-from joingate.testing.geodb import address, write_test_mmdb, write_witness_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
+from tests.support.witness import write_witness_mmdb
 
 NOW = datetime(2026, 6, 4, 12, 0, 0, tzinfo=UTC)
 T = NOW.timestamp()

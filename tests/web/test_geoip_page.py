@@ -11,8 +11,9 @@ import maxminddb
 import pytest
 from playwright.sync_api import Page, expect
 
-from joingate.testing.geodb import address, write_test_mmdb, write_witness_mmdb
+from joingate.testing.geodb import address, write_test_mmdb
 from joingate.testing.service import JoingateService
+from tests.support.witness import write_witness_mmdb
 
 from .browser import shot, sign_in
 
