@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from xmpp_load import (  # noqa: E402
     Join,
     LightParticipant,
     connect_all,
+    cpu_seconds,
     leave_all,
     load_average,
     raise_fd_limit,
@@ -64,11 +64,6 @@ COUNTRIES = ("CN", "HK", "US", "DE")
 FAIL_MODE_TEXT = "join check is unavailable"
 FAIL_MODE_LOG = "without an answer from joingate"
 ANSWER_TIMEOUT = 60.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def until_idle(pid: int, limit: float = 300.0) -> float:
@@ -110,6 +105,7 @@ class Storm:
     other: Counter[str] = field(default_factory=Counter)
     unanswered: int = 0
     load: str = ""
+    cpu_ms_per_join: float = 0.0  # Prosody's CPU from the first join sent to the last answer
 
     def pct(self, q: int) -> float:
         """Percentile in ms over every join, an unanswered one counted as ANSWER_TIMEOUT."""
@@ -124,7 +120,8 @@ class Storm:
         return (f"p50 {self.ms(50)} ms, p99 {self.ms(99)} ms; admitted "
                 f"{self.admitted}, refused as expected {self.refused_as_expected}, wrong "
                 f"{self.wrong}, fail mode {self.fail_mode}, 'meeting closed' {self.closed}, "
-                f"other refusals {sum(self.other.values())}, unanswered {self.unanswered}")
+                f"other refusals {sum(self.other.values())}, unanswered {self.unanswered}; "
+                f"Prosody CPU {self.cpu_ms_per_join:.1f} ms per join")
 
 
 def restriction_text(restriction: int) -> tuple[str, str]:
@@ -143,6 +140,7 @@ async def storm(server: ProsodyServer, addresses: Addresses, rooms: list[str],
     mark = server.log_mark()
     result.load = load_average()
     waits: list[asyncio.Task[Join]] = []
+    cpu_start = cpu_seconds(server.proc.pid)
     start = time.monotonic()
     sent_at = start
     for i, person in enumerate(people):
@@ -155,6 +153,7 @@ async def storm(server: ProsodyServer, addresses: Addresses, rooms: list[str],
         waits.append(asyncio.create_task(person.answer(room, sent, ANSWER_TIMEOUT)))
     result.rate = joins / max(sent_at - start, 1e-6)
     answers = await asyncio.gather(*waits, return_exceptions=True)
+    result.cpu_ms_per_join = (cpu_seconds(server.proc.pid) - cpu_start) * 1000 / joins
     expected_text = restriction_text(restriction) if restriction is not None else None
     admitted: list[tuple[LightParticipant, str]] = []
     for i, (person, answer) in enumerate(zip(people, answers, strict=True)):
@@ -239,7 +238,8 @@ def ratio_text(ours: Storm, floor: Storm, ratio: float) -> str:
             f"fail-mode answers {ours.fail_mode}/"
             f"{floor.fail_mode}, wrong {ours.wrong}/{floor.wrong}, 'meeting closed' "
             f"{ours.closed}/{floor.closed}, other refusals {sum(ours.other.values())}/"
-            f"{sum(floor.other.values())}, unanswered {ours.unanswered}/{floor.unanswered} "
+            f"{sum(floor.other.values())}, unanswered {ours.unanswered}/{floor.unanswered}, "
+            f"Prosody CPU per join {ours.cpu_ms_per_join:.1f}/{floor.cpu_ms_per_join:.1f} ms "
             f"(restricted/unrestricted); sent at {ours.rate:,.0f}/{floor.rate:,.0f} joins/s; "
             f"load average {ours.load} / {floor.load}")
 

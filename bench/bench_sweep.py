@@ -31,6 +31,7 @@ import result_json  # noqa: E402
 from xmpp_load import (  # noqa: E402
     LightParticipant,
     connect_all,
+    cpu_seconds,
     leave_all,
     load_average,
     raise_fd_limit,
@@ -76,6 +77,8 @@ async def sweep(svc: JoingateService, server: ProsodyServer, occupants: int,
     out["join_s"] = time.monotonic() - t0
     out["rss_before"] = (rss_mib(server.proc.pid), rss_mib(svc.proc.pid))  # type: ignore[union-attr]
     out["load_before"] = load_average()
+    assert server.proc is not None and svc.proc is not None
+    cpu = cpu_seconds(server.proc.pid), cpu_seconds(svc.proc.pid)
     started = time.monotonic()
     status, made = svc.api("POST", "/v1/restrictions", {
         "rooms": sorted(set(rooms)), "countries": ["CN"], "reason": "bench"}, timeout=60)
@@ -88,7 +91,9 @@ async def sweep(svc: JoingateService, server: ProsodyServer, occupants: int,
     done = [r.received_at for r in removed if not isinstance(r, BaseException)]
     out["covered"] = sum(covered)
     out["missing"] = missing
+    out["first_s"] = min(done) - started if done else float("nan")
     out["last_s"] = max(done) - started if done else float("nan")
+    out["cpu"] = (cpu_seconds(server.proc.pid) - cpu[0], cpu_seconds(svc.proc.pid) - cpu[1])
     await asyncio.sleep(QUIET_WATCH)  # the watch for wrong removals: >= 2 s after the last
     out["others_removed"] = sum(1 for i, p in enumerate(people)
                                 if not covered[i] and p.removal(rooms[i]) is not None)
@@ -127,8 +132,11 @@ def main() -> None:
         finally:
             server.stop()
     rss0, rss1 = out["rss_before"], out["rss_after"]
-    result = (f"{out['covered']:,} covered: the last removed {out['last_s']:.3f} s after the "
-              f"request (the API answered in {out['api_s']:.3f} s), {out['missing']} not "
+    cpu = out["cpu"]
+    result = (f"{out['covered']:,} covered: the first removed {out['first_s']:.3f} s and the "
+              f"last {out['last_s']:.3f} s after the request (the API answered in "
+              f"{out['api_s']:.3f} s; CPU used meanwhile: Prosody {cpu[0]:.1f} s, joingate "  # type: ignore[index]
+              f"{cpu[1]:.1f} s), {out['missing']} not "
               f"removed within 120 s; others removed: {out['others_removed']} (watched "
               f"{out['watched_s']:.1f} s after the last removal); RSS Prosody "
               f"{rss0[0]:.0f} -> {rss1[0]:.0f} MiB, joingate {rss0[1]:.0f} -> {rss1[1]:.0f} "  # type: ignore[index]
