@@ -32,7 +32,6 @@ from xmpp_load import (  # noqa: E402
     LightParticipant,
     connect_all,
     cpu_seconds,
-    leave_all,
     load_average,
     raise_fd_limit,
 )
@@ -100,7 +99,8 @@ async def sweep(svc: JoingateService, server: ProsodyServer, occupants: int,
     out["watched_s"] = time.monotonic() - started - out["last_s"]  # type: ignore[operator]
     out["rss_after"] = (rss_mib(server.proc.pid), rss_mib(svc.proc.pid))  # type: ignore[union-attr]
     out["load_after"] = load_average()
-    await leave_all(people)
+    for person in people:
+        person.close()  # Prosody is stopped next: no need to wait for it to see everyone leave
     return out
 
 

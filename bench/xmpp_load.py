@@ -199,6 +199,12 @@ class LightParticipant(asyncio.Protocol):
             self.transport.close()
 
 
+    def close(self) -> None:
+        """Drop the connection at once."""
+        if self.transport is not None:
+            self.transport.close()
+
+
 async def connect_all(people: list[LightParticipant], at_once: int = 100) -> None:
     """Log everyone in, `at_once` handshakes in flight (Prosody's listen backlog is 128)."""
     for start in range(0, len(people), at_once):
