@@ -1,13 +1,12 @@
 """Prometheus metrics, computed when scraped from what the service already keeps.
 
-Nothing here runs per request except `LatencyHistogram.observe` (one bisect and two integer
-increments): decision totals come from the engine's counters, cache figures from the LRU
-cache's own statistics, the rest from the runtime. No label ever carries an address.
+Nothing here runs per request (latency.py keeps the /v1/authorize histogram): decision totals
+come from the engine's counters, cache figures from the LRU cache's own statistics, the rest
+from the runtime. No label ever carries an address.
 """
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,29 +22,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 if TYPE_CHECKING:
     from .runtime import Runtime
-
-BOUNDS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
-
-
-class LatencyHistogram:
-    """Fixed buckets, cumulative only at scrape time."""
-
-    def __init__(self, bounds: tuple[float, ...] = BOUNDS):
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
-        self.total += seconds
-
-    def buckets(self) -> list[tuple[str, float]]:
-        out, running = [], 0
-        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
-            running += n
-            out.append((bound, float(running)))
-        return out
-
 
 class RuntimeCollector(Collector):
     def __init__(self, runtime: Runtime):

@@ -25,7 +25,7 @@ from .enforcement import Enforcement
 from .engine import Engine, Snapshot, build_snapshot, changed_rooms, pending
 from .errors import JoingateError
 from .geo import GeoReader, freshness, open_geoip
-from .metrics import LatencyHistogram
+from .latency import LatencyHistogram
 from .restrictions import AuthorityRequest, Restriction, refuse_bidi, utc_now
 from .signing import LogTree, load_signing
 from .store import Store, open_store
