@@ -119,8 +119,8 @@ def main() -> None:
 @config_option
 def serve(config: str | None) -> None:
     """Run the HTTP service."""
-    from .api.app import build_app
     from .api.server import serve as serve_app
+    from .application import build_app
     from .runtime import Runtime
 
     settings = _settings(config)

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from ..appkeys import RUNTIME
 from ..engine import Verdict
 from ..errors import Forbidden, InvalidInput, Unauthorized
 from ..metrics import registry_for
@@ -35,12 +36,10 @@ from ..vocabulary import (
     one_of,
     values,
 )
-from ..web.routes import add_web_routes
 from . import schemas
 from .errors import JSON_HEADERS, MAX_BODY, http_error, json_errors, response_for
 from .openapi import openapi_document
 
-RUNTIME = web.AppKey("runtime", Runtime)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 _encode = msgspec.json.Encoder().encode
 _AUTHORIZE = msgspec.json.Decoder(schemas.AuthorizeIn)
@@ -372,23 +371,16 @@ async def unrouted(request: web.Request) -> web.Response:
     return http_error(404, "Not Found")
 
 
-def build_app(runtime: Runtime, *, manage_runtime: bool = True) -> web.Application:
-    """The application. With manage_runtime, the app starts and stops the runtime itself."""
+def api_app(runtime: Runtime) -> web.Application:
+    """The root application with the API's routes (joingate.application mounts the pages)."""
     app = web.Application(client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[METRICS] = registry_for(runtime)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler if handler is authorize
                              else json_errors(handler))
-    add_web_routes(app)  # /admin/, /transparency, /static/
-    app.router.add_route("*", "/{tail:.*}", unrouted)  # last: JSON 404/405 for the rest
+    app.router.add_route("*", "/{tail:.*}", unrouted)  # JSON 404/405 for what nothing serves
     async def end_long_polls(app: web.Application) -> None:
         runtime.enforcement.close()
     app.on_shutdown.append(end_long_polls)
-    if manage_runtime:
-        async def lifecycle(app: web.Application) -> Any:
-            await runtime.start()
-            yield
-            await runtime.stop()
-        app.cleanup_ctx.append(lifecycle)
     return app
