@@ -22,6 +22,14 @@ from ..errors import JoingateError, NotFound
 from ..jurisdiction import jurisdictions
 from ..report import DBIP_ATTRIBUTION, DBIP_URL, UNKNOWN_COUNTRY, stylesheet, templates
 from ..rooms import ALL_MEETINGS, readable
+from ..vocabulary import (
+    UNDECIDED,
+    CorrectionState,
+    Decision,
+    Mode,
+    RequestOutcome,
+    RestrictionState,
+)
 from .security import SECURITY_HEADERS
 
 if TYPE_CHECKING:
@@ -46,6 +54,11 @@ class Pages:
 
 
 PAGES = web.AppKey("joingate_pages", Pages)
+MODE_LABELS = {Mode.BLOCK: "Block the listed countries",
+               Mode.ALLOW_ONLY: "Admit only the listed countries"}
+OUTCOME_LABELS = {RequestOutcome.COMPLIED: "Complied",
+                  RequestOutcome.PARTIALLY: "Partially complied",
+                  RequestOutcome.REFUSED: "Refused"}
 
 
 def _environment() -> jinja2.Environment:
@@ -58,6 +71,12 @@ def _environment() -> jinja2.Environment:
         "location unknown" if code in ("", UNKNOWN_COUNTRY)
         else jurisdictions().country_names.get(code, code))
     env.filters["meeting"] = meeting_label
+    # The vocabulary, so that the templates list and compare the words the code uses, and
+    # how the pages name them.
+    env.globals.update(Mode=Mode, RequestOutcome=RequestOutcome, Decision=Decision,
+                       RestrictionState=RestrictionState, CorrectionState=CorrectionState,
+                       UNDECIDED=UNDECIDED, mode_label=MODE_LABELS,
+                       outcome_label=OUTCOME_LABELS)
     return env
 
 

@@ -9,7 +9,6 @@ from ..appkeys import RUNTIME
 from ..errors import JoingateError, NotFound
 from ..jurisdiction import jurisdictions
 from ..restrictions import utc_now
-from ..vocabulary import RequestOutcome, values
 from .forms import Form, lines, match_id, optional, refusal_status, text
 from .pages import redirect, render
 from .session import Route, actor
@@ -57,7 +56,7 @@ async def _request_page(request: web.Request, request_id: int, form: Form,
     covers = sorted(jurisdictions().get(found.jurisdiction).covers)
     return render(request, "request.html", status, title=f"Request {found.reference}",
                   req=found.as_json(), produced=produced, covers=covers, form=form,
-                  outcomes=values(RequestOutcome), done=request.query.get("done"))
+                  done=request.query.get("done"))
 
 
 async def request_show(request: web.Request) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from ..appkeys import RUNTIME
 from ..errors import JoingateError, NotFound
 from ..jurisdiction import jurisdictions
 from ..restrictions import utc_now
+from ..vocabulary import Mode
 from .forms import ID_RE, Form, lines, match_id, optional, refusal_status, text, words
 from .pages import redirect, render
 from .session import Route, actor
@@ -37,7 +38,7 @@ async def _restriction_form(request: web.Request, form: Form, status: int = 200,
 
 
 async def restriction_new(request: web.Request) -> web.StreamResponse:
-    form = Form(values={"mode": "block"})
+    form = Form(values={"mode": Mode.BLOCK})
     chosen = request.query.get("request", "")
     if ID_RE.fullmatch(chosen):
         try:
@@ -57,7 +58,7 @@ def _restriction_fields(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     fields: dict[str, Any] = {
         "rooms": lines(values["rooms"]), "countries": words(values["countries"]),
         "starts_at": optional(values["starts_at"]), "ends_at": optional(values["ends_at"]),
-        "mode": values["mode"] or "block", "reason": values["reason"],
+        "mode": values["mode"] or Mode.BLOCK, "reason": values["reason"],
         "request": (int(request_text) if ID_RE.fullmatch(request_text)
                     else optional(request_text)),
     }

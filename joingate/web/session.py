@@ -15,6 +15,7 @@ from typing import NamedTuple
 from aiohttp import web
 
 from ..appkeys import RUNTIME
+from ..vocabulary import Scope
 from .pages import Handler, Middleware, redirect, render
 from .security import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, SignInLimiter, same_secret
 
@@ -50,7 +51,7 @@ def session_of(request: web.Request) -> Session | None:
     session = sessions.get(request.cookies.get(SESSION_COOKIE))
     if session is not None:
         info = request.app[RUNTIME].tokens.get(session.token_hash)
-        if info is None or info.scope != "admin":
+        if info is None or info.scope != Scope.ADMIN:
             sessions.drop(session.id)
             session = None
     request["session"] = session

@@ -7,6 +7,7 @@ from aiohttp import web
 from ..appkeys import RUNTIME
 from ..restrictions import utc_now
 from ..store.base import hash_token
+from ..vocabulary import Scope
 from .forms import text
 from .pages import redirect, render
 from .proxy import came_over_tls, client_address
@@ -62,7 +63,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     sign_ins = request.app[SIGN_INS]
     token = text(await request.post(), "token")
     info = request.app[RUNTIME].token_scope(token) if token else None
-    if info is None or info.scope != "admin":
+    if info is None or info.scope != Scope.ADMIN:
         client = _client(request)
         wait = sign_ins.limiter.retry_after(client)
         sign_ins.limiter.failed(client)
