@@ -21,6 +21,7 @@ from joingate.testing.geodb import address
 from joingate.testing.prosody import ProsodyServer
 from joingate.testing.service import JoingateService
 from tests.prosody.conftest import Crowd, ProsodyFactory
+from tests.prosody.faults import fault_server
 
 pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
@@ -216,3 +217,18 @@ async def test_after_a_service_restart_the_next_join_reconnects_and_is_judged(
     service.start()
     # At once, before the enforcement feed's back-off has ended.
     await assert_judged(server, crowd, 141)
+
+
+async def test_an_https_service_is_still_called_through_net_http(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # https:// is not kept open by the plugin: Prosody's net.http makes the call, as before.
+    # An endpoint that never completes the TLS handshake: the join is decided by the fail mode
+    # at joingate_timeout.
+    async with fault_server("hang") as url:
+        server = make_prosody(url.replace("http://", "https://"), service.plugin_token,
+                              fail_mode="closed", timeout=0.3, admit_unrestricted=False)
+        (us,) = await crowd.connect(server, address("US", 142))
+        result = await us.join("picnic")
+        assert not result.joined and UNAVAILABLE in (result.error_text or ""), result
+        assert 0.27 <= result.seconds < 0.3 + 2.0, result
+        assert "Making HTTPS POST request" in server.log()  # net.http's own debug line
