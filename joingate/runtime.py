@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import actions
+from .audit import Checkpoint
 from .census import Census, clean_counts, impact, render
 from .config import Settings
 from .corrections import Correction
@@ -213,6 +214,28 @@ class Runtime:
         # Rebuild from the restrictions already in memory: a window opening needs no store.
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(self._rebuild(from_memory=True)))
+
+    # -- reads (handlers read through the runtime, as they write) ---------------------------
+    async def restrictions(self) -> list[Restriction]:
+        return await self.store.list_restrictions()
+
+    async def restriction(self, restriction_id: int) -> Restriction:
+        return await self.store.get_restriction(restriction_id)
+
+    async def requests(self) -> list[AuthorityRequest]:
+        return await self.store.list_requests()
+
+    async def request(self, request_id: int) -> AuthorityRequest:
+        return await self.store.get_request(request_id)
+
+    async def corrections(self) -> list[Correction]:
+        return await self.store.list_corrections()
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        return await self.store.checkpoints()
+
+    async def key_rotations(self) -> list[str]:
+        return await self.store.key_rotations()
 
     # -- writes ---------------------------------------------------------------------------
     async def add_restriction(self, fields: Mapping[str, Any], actor: str) -> Restriction:

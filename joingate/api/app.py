@@ -184,7 +184,7 @@ async def list_restrictions(request: web.Request) -> web.Response:
     _auth(request, _ADMIN)
     rt = request.app[RUNTIME]
     now = utc_now()
-    items = [r.as_json(now) for r in await rt.store.list_restrictions()]
+    items = [r.as_json(now) for r in await rt.restrictions()]
     state = request.query.get("state")
     if state is not None:
         if state not in values(RestrictionState):
@@ -214,7 +214,7 @@ async def census_view(request: web.Request) -> web.Response:
 
 async def get_restriction(request: web.Request) -> web.Response:
     _auth(request, _ADMIN)
-    found = await request.app[RUNTIME].store.get_restriction(_id(request))
+    found = await request.app[RUNTIME].restriction(_id(request))
     return _json(found.as_json(utc_now()))
 
 
@@ -228,7 +228,7 @@ async def revoke_restriction(request: web.Request) -> web.Response:
 
 async def list_requests(request: web.Request) -> web.Response:
     _auth(request, _ADMIN)
-    items = await request.app[RUNTIME].store.list_requests()
+    items = await request.app[RUNTIME].requests()
     return _json({"requests": [r.as_json() for r in items]})
 
 
@@ -241,7 +241,7 @@ async def create_request(request: web.Request) -> web.Response:
 
 async def get_request(request: web.Request) -> web.Response:
     _auth(request, _ADMIN)
-    return _json((await request.app[RUNTIME].store.get_request(_id(request))).as_json())
+    return _json((await request.app[RUNTIME].request(_id(request))).as_json())
 
 
 async def decide_request(request: web.Request) -> web.Response:
@@ -254,7 +254,7 @@ async def decide_request(request: web.Request) -> web.Response:
 
 async def list_corrections(request: web.Request) -> web.Response:
     _auth(request, _ADMIN)
-    items = await request.app[RUNTIME].store.list_corrections()
+    items = await request.app[RUNTIME].corrections()
     return _json({"corrections": [c.as_json() for c in items]})
 
 
@@ -312,11 +312,11 @@ async def audit_key(request: web.Request) -> web.Response:
                   "key_id": verifier.hex_id if verifier else None,
                   "origin": rt.signing.origin if rt.signing else None,
                   "algorithm": "ed25519",
-                  "rotations": await rt.store.key_rotations()})
+                  "rotations": await rt.key_rotations()})
 
 
 async def audit_checkpoints(request: web.Request) -> web.Response:
-    items = await request.app[RUNTIME].store.checkpoints()
+    items = await request.app[RUNTIME].checkpoints()
     return _json({"checkpoints": [c.as_json() for c in items]})
 
 

@@ -17,7 +17,7 @@ CORRECTION_FIELDS = ("network", "country", "reason")
 async def _geoip_page(request: web.Request, form: Form, status: int = 200,
                       remove_form: Form | None = None) -> web.Response:
     rt = request.app[RUNTIME]
-    corrections = [c.as_json() for c in reversed(await rt.store.list_corrections())]
+    corrections = [c.as_json() for c in reversed(await rt.corrections())]
     return render(request, "geoip.html", status, title="Location evidence",
                   geoip=rt.geoip_status(), corrections=corrections, form=form,
                   remove_form=remove_form or Form(), done=request.query.get("done"))

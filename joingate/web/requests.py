@@ -18,7 +18,7 @@ DECISION_FIELDS = ("outcome", "note")
 
 
 async def requests_list(request: web.Request) -> web.StreamResponse:
-    items = list(reversed(await request.app[RUNTIME].store.list_requests()))
+    items = list(reversed(await request.app[RUNTIME].requests()))
     return render(request, "requests.html", title="Authority requests", requests=items)
 
 
@@ -45,12 +45,12 @@ async def request_create(request: web.Request) -> web.StreamResponse:
 async def _request_page(request: web.Request, request_id: int, form: Form,
                         status: int = 200) -> web.Response:
     rt = request.app[RUNTIME]
-    found = await rt.store.get_request(request_id)
+    found = await rt.request(request_id)
     now = utc_now()
     produced = []
     for rid in found.restrictions:
         try:
-            produced.append((await rt.store.get_restriction(rid)).as_json(now))
+            produced.append((await rt.restriction(rid)).as_json(now))
         except NotFound:
             continue
     covers = sorted(jurisdictions().get(found.jurisdiction).covers)

@@ -23,14 +23,14 @@ RESTRICTION_FIELDS = ("rooms", "countries", "starts_at", "ends_at", "request", "
 async def restrictions_list(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     now = utc_now()
-    items = [r.as_json(now) for r in await rt.store.list_restrictions()]
+    items = [r.as_json(now) for r in await rt.restrictions()]
     items.reverse()  # newest first
     return render(request, "restrictions.html", title="Restrictions", restrictions=items)
 
 
 async def _restriction_form(request: web.Request, form: Form, status: int = 200,
                             preview: dict[str, Any] | None = None) -> web.Response:
-    requests = await request.app[RUNTIME].store.list_requests()
+    requests = await request.app[RUNTIME].requests()
     return render(request, "restriction_form.html", status, title="New restriction",
                   form=form, requests=requests, preview=preview,
                   geoip_disputed=request.app[RUNTIME].settings.geoip_disputed,
@@ -42,7 +42,7 @@ async def restriction_new(request: web.Request) -> web.StreamResponse:
     chosen = request.query.get("request", "")
     if ID_RE.fullmatch(chosen):
         try:
-            req = await request.app[RUNTIME].store.get_request(int(chosen))
+            req = await request.app[RUNTIME].request(int(chosen))
         except NotFound:
             form.general.append(f"There is no authority request {chosen}.")
         else:
@@ -88,11 +88,11 @@ async def restriction_create(request: web.Request) -> web.StreamResponse:
 async def _restriction_page(request: web.Request, restriction_id: int, form: Form,
                             status: int = 200) -> web.Response:
     rt = request.app[RUNTIME]
-    found = await rt.store.get_restriction(restriction_id)
+    found = await rt.restriction(restriction_id)
     req = None
     if found.request is not None:
         try:
-            req = await rt.store.get_request(found.request)
+            req = await rt.request(found.request)
         except NotFound:
             req = None
     return render(request, "restriction.html", status,

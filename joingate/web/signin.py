@@ -47,8 +47,8 @@ async def home(request: web.Request) -> web.StreamResponse:
         return _login_page(request)
     rt = request.app[RUNTIME]
     now = utc_now()
-    restrictions = await rt.store.list_restrictions()
-    requests = await rt.store.list_requests()
+    restrictions = await rt.restrictions()
+    requests = await rt.requests()
     states: dict[str, int] = {}
     for r in restrictions:
         states[r.state(now)] = states.get(r.state(now), 0) + 1
