@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import result_json  # noqa: E402
 from xmpp_load import (  # noqa: E402
-    Join,
+    JoinResult,
     LightParticipant,
     connect_all,
     cpu_seconds,
@@ -139,7 +139,7 @@ async def storm(server: ProsodyServer, addresses: Addresses, rooms: list[str],
     await until_idle(server.proc.pid)
     mark = server.log_mark()
     result.load = load_average()
-    waits: list[asyncio.Task[Join]] = []
+    waits: list[asyncio.Task[JoinResult]] = []
     cpu_start = cpu_seconds(server.proc.pid)
     start = time.monotonic()
     sent_at = start

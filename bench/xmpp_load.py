@@ -16,10 +16,9 @@ import os
 import resource
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
-from joingate.testing.xmpp import NS_CLIENT, NS_MUC, PresenceInfo, parse_presence
+from joingate.testing.xmpp import NS_CLIENT, NS_MUC, JoinResult, PresenceInfo, parse_presence
 
 NS_STREAM = "http://etherx.jabber.org/streams"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -27,19 +26,6 @@ NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 PRESENCE = f"{{{NS_CLIENT}}}presence"
 
 _nicks = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class Join:
-    """The room's answer to a join and how long it took (presence sent -> answer read)."""
-
-    joined: bool
-    presence: PresenceInfo
-    seconds: float
-
-    @property
-    def error_text(self) -> str | None:
-        return self.presence.error_text
 
 
 class LightParticipant(asyncio.Protocol):
@@ -162,14 +148,14 @@ class LightParticipant(asyncio.Protocol):
             self._waiters[occupant] = waiter
             await asyncio.wait_for(waiter, max(0.0, deadline - time.monotonic()))
 
-    async def answer(self, room: str, sent: tuple[int, float], timeout: float = 60.0) -> Join:
+    async def answer(self, room: str, sent: tuple[int, float], timeout: float = 60.0) -> JoinResult:
         """The room's answer to the join send_join() sent: our own presence (status 110) or
         an error."""
         start, at = sent
         info = await self._until(self.occupant(room), start, timeout)
-        return Join(info.type != "error", info, info.received_at - at)
+        return JoinResult(info.type != "error", info, info.received_at - at)
 
-    async def join(self, room: str, timeout: float = 60.0) -> Join:
+    async def join(self, room: str, timeout: float = 60.0) -> JoinResult:
         return await self.answer(room, self.send_join(room), timeout)
 
     def removal(self, room: str) -> PresenceInfo | None:
