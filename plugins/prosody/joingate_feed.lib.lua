@@ -99,50 +99,79 @@ return function (ctx)
 		return located, unlocated;
 	end
 
+	-- Batch calls of one sweep in flight at once: while Prosody removes the refused of one
+	-- answer, the service decides the next batch. Two keep both busy; more would only queue at
+	-- the service ahead of the joins it must answer within the plugin's time limit.
+	local SWEEP_IN_FLIGHT = 2;
+
 	-- Checks and removes. Runs inside the enforcement runner. True when every check got an answer.
+	-- The refused of each batch are removed as soon as its answer arrives; after a batch without
+	-- an answer no further batch is sent, and the sweep is repeated (the removed are gone by then).
 	local function sweep(changed)
 		local located, unlocated = occupants_of(changed);
 		measures.sweeps();
 
-		local to_remove = {};
-		for _, chunk in ipairs(util.chunks(located, gate.BATCH_SIZE)) do
-			local checks = {};
-			for i, target in ipairs(chunk) do checks[i] = { room = target.meeting; ip = target.ip }; end
-			local answer, err = http.call("POST", "/v1/authorize/batch", { checks = checks; purpose = "sweep" },
-				5 + opts.timeout);
+		local removed = {};
+		local function remove_once(target)
+			local key = target.room.jid .. "/" .. target.nick;
+			if not removed[key] then
+				removed[key] = gate.remove(target.room, target.meeting, target.nick, target.real_jid,
+					target.decision, "");
+			end
+		end
+
+		local chunks = util.chunks(located, gate.BATCH_SIZE);
+		local answered, in_flight, next_chunk = true, 0, 1;
+		local wait, done = async.waiter();
+		local send_more;
+		local function on_answer(chunk, answer, err)
 			local results;
 			if answer then
 				results, err = util.parse_batch(answer, #chunk);
 			end
 			if not results then
-				measures.service_errors();
-				http.complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
-				return false;
-			end
-			for i, decision in ipairs(results) do
-				local target = chunk[i];
-				if decision.allow then
-					gate.place(target.room.jid, target.real_jid, decision);
-				else
-					target.decision = decision;
-					to_remove[#to_remove + 1] = target;
+				if answered then
+					measures.service_errors();
+					http.complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
+				end
+				answered = false;
+			else
+				for i, decision in ipairs(results) do
+					local target = chunk[i];
+					if decision.allow then
+						gate.place(target.room.jid, target.real_jid, decision);
+					else
+						target.decision = decision;
+						remove_once(target);
+					end
 				end
 			end
+			in_flight = in_flight - 1;
+			send_more();
+			if in_flight == 0 then done(); end
 		end
+		function send_more()
+			while answered and in_flight < SWEEP_IN_FLIGHT and next_chunk <= #chunks do
+				local chunk = chunks[next_chunk];
+				next_chunk = next_chunk + 1;
+				local checks = {};
+				for i, target in ipairs(chunk) do checks[i] = { room = target.meeting; ip = target.ip }; end
+				in_flight = in_flight + 1;
+				http.request("POST", "/v1/authorize/batch", { checks = checks; purpose = "sweep" }, 5 + opts.timeout,
+					function (answer, err) return on_answer(chunk, answer, err); end);
+			end
+		end
+		if #chunks > 0 then
+			send_more();
+			wait();
+		end
+		if not answered then return false; end
+
 		if opts.unlocated_mode ~= "open" then
 			for _, target in ipairs(unlocated) do
 				if not util.fallback_allows(opts.unlocated_mode, state.restricted, target.meeting) then
-					to_remove[#to_remove + 1] = target;
+					remove_once(target);
 				end
-			end
-		end
-
-		local removed = {};
-		for _, target in ipairs(to_remove) do
-			local key = target.room.jid .. "/" .. target.nick;
-			if not removed[key] then
-				removed[key] = gate.remove(target.room, target.meeting, target.nick, target.real_jid,
-					target.decision, "");
 			end
 		end
 		return true;
