@@ -18,7 +18,9 @@ PARTICIPANT_NETS = [ipaddress.ip_network(n) for n in (
 IPV4 = re.compile(rb"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d])(?:/(\d{1,3}))?")
 IPV6 = re.compile(rb"(?<![0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f.]*)(?:/(\d{1,3}))?")
 WIDEST_PERSONAL = {4: 24, 6: 48}
-TOKEN = re.compile(rb"jg_[A-Za-z0-9_-]{20,}")
+# An API token is "jg_" and secrets.token_urlsafe(32): 43 URL-safe characters, standing alone.
+# (Prosody's anonymous user names are 24 such characters and once held "jg_" inside one.)
+TOKEN = re.compile(rb"(?<![A-Za-z0-9_-])jg_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 def participant_addresses(data: bytes) -> set[str]:
@@ -58,10 +60,15 @@ def scan(root: Path) -> Iterator[tuple[Path, set[str]]]:
             yield path, hits
 
 
+def tokens(data: bytes) -> list[bytes]:
+    """The API tokens written in `data`."""
+    return list(TOKEN.findall(data))
+
+
 def tokens_in_logs(root: Path) -> Iterator[tuple[Path, int]]:
     """Log files holding an API token (tokens belong in config files, never in logs)."""
     for path in sorted(root.rglob("*.log")):
         if path.is_file() and not path.is_symlink():
-            found = len(TOKEN.findall(path.read_bytes()))
+            found = len(tokens(path.read_bytes()))
             if found:
                 yield path, found

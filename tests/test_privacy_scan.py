@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.privacy import participant_addresses, scan, tokens_in_logs
+from tests.privacy import participant_addresses, scan, tokens, tokens_in_logs
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,15 @@ def test_the_scanner_finds_addresses() -> None:
     assert participant_addresses(b'{"ip": "127.0.1.10"} ::ffff:127.0.2.3 2001:db8:1::7') == \
         {"127.0.1.10", "127.0.2.3", "::ffff:127.0.2.3", "2001:db8:1::7"}
     assert participant_addresses(b"listen 127.0.0.1:8750 version 1.2.3.4.5") == set()
+
+
+def test_the_scanner_finds_tokens_and_only_tokens() -> None:
+    token = b"jg_" + b"A" * 20 + b"-_" + b"z9" * 10 + b"Q"
+    assert tokens(b"Authorization: Bearer " + token + b"\r\n") == [token]
+    # A token-like run inside a longer name (an anonymous XMPP user that happened to hold
+    # "jg_") or a cut-short one is not a token.
+    assert tokens(b"Authenticated as xjg_" + b"a" * 20 + b"@localhost") == []
+    assert tokens(b"user " + token + b"x@localhost") == []
 
 
 def test_every_postgresql_server_of_the_run_was_dumped() -> None:
