@@ -22,8 +22,10 @@ if [ $want_test -eq 1 ]; then
   # Prosody for the plugin's integration tests, luacheck for the Lua module, Chromium for the
   # browser tests (driven by Playwright's Python package; never a downloaded browser), and
   # PostgreSQL for the store contract and multi-instance tests, systemd for systemd-analyze
-  # (the units in config/; a container may lack it).
-  apt_install prosody lua-check chromium postgresql systemd
+  # (the units in config/; a container may lack it), git (the wheel test compares the wheel
+  # with the tracked files) and openssl (the TLS front's test certificate): a bare Debian image
+  # has neither.
+  apt_install prosody lua-check chromium postgresql systemd git openssl
   # The tests start their own PostgreSQL clusters; the packaged one is not needed.
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
   # The Debian package starts a system Prosody; the tests run their own.
