@@ -4,7 +4,13 @@
 -- connection is about half of a join check's round trip. This client, for an http:// base URL,
 -- keeps up to MAX_IDLE connections open between calls (keep-alive) and sends one call at a
 -- time on each, on Prosody's own network layer (net.connect) and HTTP parser
--- (net.http.parser), on 0.12 and 13 alike. Time limits are the caller's (joingate_http).
+-- (net.http.parser), on 0.12 and 13 alike. Time limits are the caller's (joingate_http); this
+-- client tells it how long a call has really been the service's to answer (time_left).
+--
+-- At most MAX_OPEN connections are open at once; further calls wait for one, in order. A
+-- storm of joins into restricted meetings would otherwise open a connection per join, each
+-- waiting for Prosody's busy loop to write its request, and the service, holding thousands of
+-- connections without a request, would close them as a flood.
 --
 -- A connection kept open can die unseen: the service closes it (restart, its keep-alive
 -- timeout) just as a call is written. A call on a reused connection that ends before a byte of
@@ -18,6 +24,7 @@ local url_parse = require "socket.url".parse;
 local time_now = require "util.time".now;
 
 local MAX_IDLE = 16;   -- connections kept open while unused; more are closed after their call
+local MAX_OPEN = 32;   -- connections open at once: opening, in use or idle
 local IDLE_LIMIT = 20; -- seconds a connection may sit unused and still be reused (the
 	-- service's keep-alive timeout, like nginx's, is 75 s by default); older ones are closed
 
@@ -30,9 +37,22 @@ return function (base_url)
 
 	local idle = {};  -- connections ready for a call, the most recently used last
 	local open = {};  -- every connection of ours: net.server interface -> its state
+	local opened = 0; -- connections counted against MAX_OPEN
+	local waiting = {}; -- calls waiting for a connection, the oldest first
+	local last_answer = 0; -- when the service last answered a call
 	local listener = {};
 
-	local dispatch; -- defined below
+	local dispatch, send; -- defined below
+
+	-- The oldest call still waiting for a connection, or nil.
+	local function next_waiting()
+		while #waiting > 0 do
+			local call = table.remove(waiting, 1);
+			call.waiting = false;
+			if not call.cancelled then return call; end
+		end
+		return nil;
+	end
 
 	local function forget(st)
 		st.closed = true;
@@ -40,6 +60,12 @@ return function (base_url)
 			if idle[i] == st then table.remove(idle, i); end
 		end
 		if st.conn then open[st.conn] = nil; end
+		if st.counted then
+			st.counted = false;
+			opened = opened - 1;
+			local call = next_waiting();
+			if call then dispatch(call, true); end
+		end
 	end
 
 	-- The call on `st` ended without an answer (err: why).
@@ -65,6 +91,11 @@ return function (base_url)
 
 	local function release(st)
 		if st.closed then return; end
+		local call = next_waiting();
+		if call then
+			st.reused = true;
+			return send(st, call);
+		end
 		if #idle >= MAX_IDLE then return close(st); end
 		st.idle_since = time_now();
 		idle[#idle + 1] = st;
@@ -74,6 +105,7 @@ return function (base_url)
 		if response.partial then return; end -- a head whose body is still to come
 		if st.call ~= call then return close(st, "answer out of step"); end -- a second answer
 		st.call, call.st = nil, nil;
+		last_answer = time_now();
 		local connection = (response.headers.connection or ""):lower();
 		-- Reusable when the body's end was known without the connection's end, and neither
 		-- side said close.
@@ -86,9 +118,9 @@ return function (base_url)
 		return call.callback(response.body, response.code);
 	end
 
-	local function send(st, call)
+	function send(st, call)
 		st.call, call.st = call, st;
-		call.answered_bytes = false;
+		call.answered_bytes, call.sent_at = false, nil;
 		st.parser = new_parser(function (response)
 			return on_answer(st, call, response);
 		end, function (err)
@@ -107,6 +139,13 @@ return function (base_url)
 		if not st then return conn:close(); end
 		if st.call then return send(st, st.call); end
 		return close(st); -- its call ended (time limit) while it was connecting
+	end
+
+	-- The request has left (its bytes are with the kernel): from now on the service is
+	-- answering it.
+	function listener.ondrain(conn)
+		local st = open[conn];
+		if st and st.call and not st.call.sent_at then st.call.sent_at = time_now(); end
 	end
 
 	function listener.onincoming(conn, data)
@@ -129,7 +168,7 @@ return function (base_url)
 	end
 
 	function listener.onfail(st, err)
-		st.closed = true;
+		forget(st);
 		return lost(st, "connection failed: " .. tostring(err));
 	end
 
@@ -150,7 +189,14 @@ return function (base_url)
 			st.reused = true;
 			return send(st, call);
 		end
-		st = { call = call; reused = false };
+		if opened >= MAX_OPEN then
+			-- A call sent once more goes first: it was the oldest.
+			call.waiting = true;
+			table.insert(waiting, fresh and 1 or #waiting + 1, call);
+			return;
+		end
+		opened = opened + 1;
+		st = { call = call; reused = false; counted = true };
 		call.st = st;
 		connect(basic_resolver.new(host, port, "tcp", {}), listener, {}, st);
 	end
@@ -174,6 +220,7 @@ return function (base_url)
 	-- answer could still come and would be taken for the next call's).
 	local function cancel(call)
 		call.callback = function () end;
+		call.cancelled = true; -- left in `waiting`, skipped there
 		local st = call.st;
 		if st then
 			st.call, call.st = nil, nil;
@@ -181,13 +228,23 @@ return function (base_url)
 		end
 	end
 
+	-- Seconds the call may still wait, asked when its time limit has passed by the clock.
+	-- Prosody runs timers only when no connection has anything to read, so after a busy spell
+	-- a timer fires late, and its call may have left only a moment ago, or still wait for a
+	-- connection while others are answered one after another. The limit counts the time the
+	-- service had the call; a call not yet sent fails once the service has answered nothing
+	-- for as long.
+	local function time_left(call, limit)
+		return (call.sent_at or last_answer) + limit - time_now();
+	end
+
 	-- Every connection closed (the module is unloaded); calls still open must be cancelled first.
 	local function close_all()
 		local all = {};
 		for _, st in pairs(open) do all[#all + 1] = st; end
 		for _, st in ipairs(all) do close(st); end
-		idle = {};
+		idle, waiting = {}, {};
 	end
 
-	return { request = request; cancel = cancel; close_all = close_all };
+	return { request = request; cancel = cancel; time_left = time_left; close_all = close_all };
 end

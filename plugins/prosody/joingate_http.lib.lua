@@ -38,6 +38,7 @@ return function (base_url, token)
 				return client.request(method, url:sub(#base_url + 1), hdrs, body, callback);
 			end;
 			cancel = client.cancel;
+			time_left = client.time_left;
 		};
 	end
 
@@ -83,6 +84,10 @@ return function (base_url, token)
 			if req then in_flight[req] = finish; end
 			timer = module:add_timer(limit, function ()
 				if finished then return; end
+				-- Over kept connections the limit counts the time the service had the call
+				-- (joingate_client), not a spell of Prosody's own backlog: wait on if need be.
+				local left = transport.time_left and transport.time_left(req, limit);
+				if left and left > 0.001 then return left; end
 				local r = req;
 				finish(nil, "timeout");
 				if r then transport.cancel(r); end

@@ -27,11 +27,13 @@ pytestmark = [pytest.mark.prosody, pytest.mark.integration]
 
 UNAVAILABLE = "join check is unavailable"
 AUTHORIZE = "/v1/authorize"
+SLOW = 0.1
+MAX_OPEN = 32  # joingate_client.lib.lua: connections open at once
 
 # What the front does with the n-th call (1-based) on a connection, given its path:
 # "answer"; "split" (the answer in 7-byte pieces, each sent alone); "close-after" (answer, then
 # close without having said so); "drop" (close without answering); "cut" (half an answer, then
-# close).
+# close); "slow" (answer after SLOW seconds).
 Behaviour = Callable[[int, str], str]
 
 
@@ -74,6 +76,8 @@ class ConnectionFront:
             self.calls.append((conn, n, path, action))
             if action == "drop":
                 break
+            if action == "slow":
+                await asyncio.sleep(SLOW)
             forwarded = {k: v for k, v in headers.items()
                          if k.lower() in ("authorization", "content-type", "accept")}
             async with session.request(method, self.service_url + target, data=body,
@@ -217,6 +221,41 @@ async def test_after_a_service_restart_the_next_join_reconnects_and_is_judged(
     service.start()
     # At once, before the enforcement feed's back-off has ended.
     await assert_judged(server, crowd, 141)
+
+
+async def test_a_burst_of_joins_waits_for_a_few_connections_and_each_is_judged(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # 80 joins at once into a restricted meeting, each answered 0.1 s after it arrives: the
+    # plugin opens at most MAX_OPEN connections and the rest wait for one, in turn. They wait
+    # longer than joingate_timeout (0.3 s) by the clock, yet none is decided by the fail mode:
+    # the service answers steadily, and each call's limit counts from when it was sent.
+    async with connection_front(
+            service.url, lambda n, path: "slow" if path == AUTHORIZE else "answer") as front:
+        server = await started(service, make_prosody, front.url)
+        us = await crowd.connect(server, *(address("US", 10 + i) for i in range(40)))
+        cn = await crowd.connect(server, *(address("CN", 10 + i) for i in range(40)))
+        results = await asyncio.gather(*(p.join("june4") for p in us + cn))
+        assert all(r.joined for r in results[:40]), results[:40]
+        refused = results[40:]
+        assert all(not r.joined and "CN" in (r.error_text or "")
+                   and UNAVAILABLE not in (r.error_text or "") for r in refused), refused
+        calls = front.authorize_calls()
+        assert len(calls) == 80, calls
+        assert len({conn for conn, *_ in calls}) <= MAX_OPEN, calls
+        assert max(r.seconds for r in results) > 0.3, results  # they did wait their turn
+
+
+async def test_a_burst_of_joins_to_a_silent_service_is_decided_within_the_time_limit(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd) -> None:
+    # More joins than connections, and a service that reads every call and never answers:
+    # the calls waiting for a connection do not queue up behind the silent ones' limits.
+    async with fault_server("hang") as url:
+        server = make_prosody(url, service.plugin_token, fail_mode="closed", timeout=0.3,
+                              admit_unrestricted=False)
+        people = await crowd.connect(server, *(address("US", 60 + i) for i in range(48)))
+        results = await asyncio.gather(*(p.join("picnic") for p in people))
+        assert all(not r.joined and UNAVAILABLE in (r.error_text or "") for r in results), results
+        assert max(r.seconds for r in results) < 0.3 + 2.0, results
 
 
 async def test_an_https_service_is_still_called_through_net_http(
