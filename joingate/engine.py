@@ -24,6 +24,11 @@ HORIZON_SECONDS = 300.0
 DAY = 86400
 # Bound on a snapshot's (room, country) -> verdict memo; a full memo starts over.
 JUDGED_MAX = 100_000
+# Above this many meetings with a restriction in force, denied_rooms() gives no list (the
+# plugin then asks per join): its answer, and the work of making it, grow with that number.
+SESSION_MAX_ROOMS = 1000
+# Bound on a snapshot's placement -> denied meetings memo (countries, and disputed pairs).
+DENIED_MAX = 4096
 
 # A verdict's words, as plain str: msgspec encodes a str about 60 ns faster than an enum
 # member, and /v1/authorize/batch encodes every verdict it returns.
@@ -99,6 +104,9 @@ class Snapshot:
     # closes in between, so the rules in force, hence the verdict, stay the same. This keeps a
     # decision one dict probe however many rules a room has.
     judged: dict[tuple[str, str | None], Verdict] = field(default_factory=dict)
+    # denied_rooms() answers by placement (a country, a disputed pair, or None), good for the
+    # same span as `judged`.
+    denied: dict[str | tuple[str, str] | None, tuple[str, ...]] = field(default_factory=dict)
     valid_until: float = field(init=False)  # next_change, +inf when none
 
     def __post_init__(self) -> None:
@@ -183,6 +191,34 @@ class Engine:
                 snap.judged.clear()
             snap.judged[key] = found
         return found
+
+    def denied_rooms(self, ip: str, now: float) -> tuple[str, ...] | None:
+        """The meetings with a restriction in force (`snapshot.active`) that the participant at
+        `ip` would be refused at `now`, sorted; "*" in it: refused in every meeting covered only
+        by the rules for all meetings. None when more than SESSION_MAX_ROOMS meetings have a
+        restriction in force. Counts nothing. Raises InvalidInput(field="ip") like decide()."""
+        country = self.geo.country(ip)
+        snap = self.snapshot
+        if len(snap.active) > SESSION_MAX_ROOMS:
+            return None
+        # The verdicts depend on the placement only (the rules are the snapshot's); a
+        # Disputed equals its primary's code, so its key carries the witness too.
+        key: str | tuple[str, str] | None = country
+        if isinstance(country, Disputed):
+            key = (str(country), country.witness)
+        memo = snap.built_at <= now < snap.valid_until
+        if memo:
+            found = snap.denied.get(key)
+            if found is not None:
+                return found
+        denied = tuple(room for room in sorted(snap.active) if _judge(
+            snap.everywhere if room == ALL_MEETINGS else snap.by_room[room], country, now,
+            self.deny_unknown, snap.verdicts, self.deny_disputed).decision == _DENY)
+        if memo:
+            if len(snap.denied) >= DENIED_MAX:
+                snap.denied.clear()
+            snap.denied[key] = denied
+        return denied
 
     def count(self, verdict: Verdict, now: float, outcome: CountOutcome) -> None:
         """Record one decision: outcome is allowed | refused | removed; a disputed verdict is

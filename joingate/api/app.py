@@ -44,6 +44,7 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 _encode = msgspec.json.Encoder().encode
 _AUTHORIZE = msgspec.json.Decoder(schemas.AuthorizeIn)
 _BATCH = msgspec.json.Decoder(schemas.BatchIn)
+_SESSION = msgspec.json.Decoder(schemas.SessionIn)
 _RESTRICTION = msgspec.json.Decoder(schemas.RestrictionIn)
 _REVOKE = msgspec.json.Decoder(schemas.RevokeIn)
 _REQUEST = msgspec.json.Decoder(schemas.RequestIn)
@@ -115,6 +116,20 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     rt.latency.observe(time.perf_counter() - started)
     return response
 
+
+async def authorize_session(request: web.Request) -> web.Response:
+    """The verdicts for one address over every meeting with a restriction in force, asked by
+    the plugin when a client session starts, so that its joins need not wait. Counts nothing:
+    the joins it lets in are counted by the plugin's batch (purpose "admitted")."""
+    _auth(request, _PLUGIN)
+    body = schemas.decode(await request.read(), _SESSION)
+    rt = request.app[RUNTIME]
+    # The epoch first, the verdicts after: they are at least as new as the epoch they are
+    # sent with, so a plugin whose feed is at that epoch never takes older verdicts for
+    # current ones.
+    epoch = rt.enforcement.epoch
+    denied = rt.engine.denied_rooms(body.ip, time.time())
+    return _json({"epoch": epoch, "denied": denied})
 
 
 # purpose -> (how a denial is counted, how an allow is counted; None: not counted)
@@ -334,6 +349,7 @@ async def openapi(request: web.Request) -> web.Response:
 ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/authorize", authorize),
     ("POST", "/v1/authorize/batch", authorize_batch),
+    ("POST", "/v1/authorize/session", authorize_session),
     ("GET", "/v1/enforcement", enforcement),
     ("POST", "/v1/census", census_report),
     ("GET", "/v1/census", census_view),

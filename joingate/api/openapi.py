@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
+from ..engine import SESSION_MAX_ROOMS
 from ..vocabulary import (
     UNDECIDED,
     CorrectionState,
@@ -64,6 +65,14 @@ _RESPONSES: dict[str, Any] = {
         "corrections": {"type": "array", "items": {"$ref": "#/components/schemas/Correction"}}}},
     "BatchResult": {"type": "object", "required": ["results"], "properties": {
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Verdict"}}}},
+    "SessionVerdicts": {"type": "object", "required": ["epoch", "denied"], "properties": {
+        "epoch": {"type": "integer", "description": (
+            "the enforcement epoch the verdicts are at least as new as")},
+        "denied": {"type": ["array", "null"], "items": {"type": "string"}, "description": (
+            "the meetings with a restriction in force now where this address would be "
+            "refused; \"*\": refused in every meeting covered only by a restriction on all "
+            f"meetings; null: more than {SESSION_MAX_ROOMS:,} meetings have a restriction in "
+            "force, ask per join")}}},
     "Enforcement": {"type": "object", "required": ["epoch", "rooms", "restricted"],
                     "properties": {"epoch": {"type": "integer"}, "rooms": _MEETINGS,
                                    "restricted": _MEETINGS}},
@@ -244,8 +253,8 @@ _ADMIN_WRITE = (400, 401, 403, 409, 422, 503)
 @cache
 def openapi_document() -> dict[str, Any]:
     _, body_schemas = msgspec.json.schema_components(
-        [schemas.AuthorizeIn, schemas.BatchIn, schemas.CensusIn, schemas.RestrictionIn,
-         schemas.RevokeIn, schemas.CorrectionIn,
+        [schemas.AuthorizeIn, schemas.BatchIn, schemas.SessionIn, schemas.CensusIn,
+         schemas.RestrictionIn, schemas.RevokeIn, schemas.CorrectionIn,
          schemas.RequestIn, schemas.DecisionIn, *_WORDS],
         ref_template="#/components/schemas/{name}")
     paths: dict[str, Any] = {
@@ -257,6 +266,11 @@ def openapi_document() -> dict[str, Any]:
             "denials counted as removals) or 'admitted' (joins let in before the answer; "
             "denials counted as removals)", _PLUGIN,
             {**_ok("BatchResult"), **_errors(*_PLUGIN_ERRORS)}, body="BatchIn")},
+        "/v1/authorize/session": {"post": _op(
+            "This address's verdicts over every meeting with a restriction in force, with "
+            "the enforcement epoch they hold for (asked when a client session starts; "
+            "nothing is counted)", _PLUGIN,
+            {**_ok("SessionVerdicts"), **_errors(*_PLUGIN_ERRORS)}, body="SessionIn")},
         "/v1/enforcement": {"get": _op(
             "Long-poll: which meetings' restrictions changed since an epoch", _PLUGIN,
             {**_ok("Enforcement"), **_errors(*_PLUGIN_ERRORS)}, params=[

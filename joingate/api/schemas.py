@@ -41,6 +41,14 @@ class AuthorizeIn(msgspec.Struct):
     ip: Ip
 
 
+class SessionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An address whose verdicts a new session learns. Unknown fields are refused: each would
+    be a qualifier of the answer that this service does not know, and the plugin asks per
+    join on any refusal, so refusing is the safe side."""
+
+    ip: Ip
+
+
 class BatchIn(msgspec.Struct):
     checks: Annotated[list[AuthorizeIn], msgspec.Meta(max_length=1000)]
     # join: decisions on joins (allowed / refused); sweep: re-checks of people in a meeting

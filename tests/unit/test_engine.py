@@ -11,6 +11,7 @@ from joingate.engine import (
     DAY,
     EMPTY,
     HORIZON_SECONDS,
+    SESSION_MAX_ROOMS,
     Engine,
     Snapshot,
     build_snapshot,
@@ -348,3 +349,53 @@ def test_verdicts_are_shared_per_snapshot_and_rebuilt_with_it(geo: GeoReader) ->
     v = engine.decide("june4", HK, T)
     assert (v.decision, v.country, v.restriction, v.rule) == ("deny", "HK", 2, "allow-only")
     assert "DE" in v.message
+
+
+# -- denied_rooms (the verdicts a session learns when it starts) ------------------------------
+
+def test_denied_rooms_lists_the_restricted_meetings_that_refuse_the_address(
+        geo: GeoReader) -> None:
+    engine = engine_with(geo, restriction(1, ["june4", "vigil"], ["CN"]),
+                         restriction(2, ["board"], ["DE"], mode="allow-only"),
+                         restriction(3, ["later"], ["CN"], starts=60))
+    assert engine.denied_rooms(CN, T) == ("board", "june4", "vigil")
+    assert engine.denied_rooms(HK, T) == ("board",)
+    assert engine.denied_rooms(DE, T) == ()
+    # Not located: allowed unless geoip.unknown says deny.
+    assert engine.denied_rooms(UNPLACED, T) == ()
+    strict = engine_with(geo, restriction(1, ["june4"], ["CN"]), unknown="deny")
+    assert strict.denied_rooms(UNPLACED, T) == ("june4",)
+
+
+def test_denied_rooms_agrees_with_decide_in_every_meeting(geo: GeoReader) -> None:
+    engine = engine_with(geo, restriction(1, ["*"], ["CN"]),
+                         restriction(2, ["june4"], ["HK"]),
+                         restriction(3, ["board"], ["US", "CN"], mode="allow-only"),
+                         restriction(4, ["soon"], ["DE"], starts=60))
+    for ip in (CN, HK, US, DE, UNPLACED):
+        denied = engine.denied_rooms(ip, T)
+        assert denied is not None
+        for room in ("june4", "board", "soon", "any-room"):
+            named = room in engine.snapshot.active
+            said = room in denied if named else "*" in denied
+            assert said == (engine.decide(room, ip, T).decision == "deny"), (ip, room)
+
+
+def test_denied_rooms_is_shared_per_snapshot_and_bounded_in_rooms(geo: GeoReader) -> None:
+    engine = engine_with(geo, restriction(1, ["june4"], ["CN"]))
+    first = engine.denied_rooms(CN, T)
+    assert engine.denied_rooms(address("CN", 99), T) is first
+    engine.snapshot = build_snapshot([restriction(1, ["june4"], ["HK"])], NOW)
+    assert engine.denied_rooms(CN, T) == ()
+    # Past the snapshot's validity (a window closes at T + 60): decided afresh, not kept.
+    engine.snapshot = build_snapshot([restriction(1, ["june4"], ["CN"], ends=60)], NOW)
+    assert engine.denied_rooms(CN, T + 61) == ()
+    assert engine.denied_rooms(CN, T) == ("june4",)
+    many = engine_with(geo, restriction(1, [f"m{i}" for i in range(SESSION_MAX_ROOMS)], ["CN"]))
+    assert len(many.denied_rooms(CN, T) or ()) == SESSION_MAX_ROOMS
+    more = engine_with(geo, restriction(1, [f"m{i}" for i in range(SESSION_MAX_ROOMS + 1)],
+                                        ["CN"]))
+    assert more.denied_rooms(CN, T) is None
+    with pytest.raises(InvalidInput) as raised:
+        engine.denied_rooms("not-an-ip", T)
+    assert raised.value.field == "ip"

@@ -187,3 +187,15 @@ def test_a_replaced_witness_is_checked_before_it_is_used(tmp_path: Path) -> None
         assert geo.maybe_reload() is True
         assert geo.witness_reload_error is None
         assert not isinstance(geo.country(HK), Disputed)
+
+
+@pytest.mark.parametrize("setting", ["allow", "deny"])
+def test_a_session_learns_disputed_verdicts_per_geoip_disputed(
+        witnessed: GeoReader, setting: str) -> None:
+    # The primary places HK's address in HK, the witness in CN: refused only with "deny".
+    e = engine(witnessed, restriction(7), disputed=setting)
+    assert e.denied_rooms(HK, T) == (("june4",) if setting == "deny" else ())
+    # Corrected to a plain HK (equal to the disputed placement as a str): a placement of
+    # its own, never answered from the disputed one's memo.
+    witnessed.set_corrections([correction(1, "127.0.2.0/24", "HK")])
+    assert e.denied_rooms(HK, T) == ()
