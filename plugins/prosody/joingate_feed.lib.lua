@@ -216,6 +216,7 @@ return function (ctx)
 					end
 					failures = 0;
 					epoch = update.epoch;
+					state.epoch = epoch;
 					module:log("debug", "Enforcement update: %d changed, %d restricted",
 						count(update.rooms), count(update.restricted));
 					if not same_set(state.restricted, update.restricted) then

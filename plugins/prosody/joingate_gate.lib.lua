@@ -23,7 +23,7 @@ local NO_MEETING_TEXT = "This room does not belong to a meeting on this server."
 
 return function (ctx)
 	local opts, state, http, meetings, measures = ctx.options, ctx.state, ctx.http, ctx.meetings, ctx.measures;
-	local muc = ctx.muc;
+	local muc, sessions = ctx.muc, ctx.sessions;
 
 	-- Recent "allow" answers by meeting and address, in memory only, so that a participant who
 	-- reconnects or reloads the page does not pay a second round trip. Any change of
@@ -273,6 +273,14 @@ return function (ctx)
 			-- census counts, and the service's own counts). Should the answer still be "deny",
 			-- the participant is removed the moment it arrives; restricted meetings wait.
 			measures.admitted_early();
+			verify_after_join(room, meeting, real_jid, event.occupant.nick, ip);
+			return;
+		end
+		if sessions.admits(origin, meeting) then
+			-- The service said when this session started that this meeting admits it, and no
+			-- restriction changed since: admit and ask right after, as above.
+			measures.admitted_session();
+			module:log("debug", "Join to %s admitted on the session's verdicts", meeting);
 			verify_after_join(room, meeting, real_jid, event.occupant.nick, ip);
 			return;
 		end

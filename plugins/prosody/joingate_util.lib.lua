@@ -169,6 +169,21 @@ function M.parse_enforcement(obj)
 	return { epoch = epoch, rooms = rooms, restricted = restricted };
 end
 
+-- Validates an /v1/authorize/session answer; `null` is the JSON decoder's null value.
+-- Returns { epoch = integer, denied = set } or, when the service says to ask per join
+-- (denied: null), { epoch = integer } without denied; nil, err for anything else.
+function M.parse_session(obj, null)
+	if type(obj) ~= "table" then return nil, "session answer is not an object"; end
+	local epoch = obj.epoch;
+	if type(epoch) ~= "number" or epoch < 0 or epoch ~= math.floor(epoch) or epoch >= 2^53 then
+		return nil, "session epoch is not a non-negative integer";
+	end
+	if obj.denied == null then return { epoch = epoch }; end
+	local denied = string_set(obj.denied);
+	if not denied then return nil, "session denied is not a list of strings"; end
+	return { epoch = epoch, denied = denied };
+end
+
 -- Is `room` covered by a set of room names that may contain "*" (all meetings)?
 function M.covers(set, room)
 	return set ~= nil and (set["*"] == true or (room ~= nil and set[room] == true));

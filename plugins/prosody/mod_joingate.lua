@@ -9,6 +9,7 @@
 --   joingate_http     calls to the service with a time limit
 --   joingate_client   HTTP/1.1 over connections kept open between calls (http:// services)
 --   joingate_meetings which meeting a room belongs to, exemptions, the client address
+--   joingate_session  each client session's verdicts, learnt when it starts
 --   joingate_gate     the door: every join decided; removals
 --   joingate_feed     the enforcement feed and the mid-meeting sweep
 --   joingate_census   counts per meeting and country
@@ -122,6 +123,7 @@ local measures = {
 	fallback_allowed = module:measure("joins_fallback_allowed", "rate");
 	fallback_refused = module:measure("joins_fallback_refused", "rate");
 	admitted_early = module:measure("joins_admitted_early", "rate");
+	admitted_session = module:measure("joins_admitted_session", "rate");
 	service_errors = module:measure("service_errors", "rate");
 	removals = module:measure("removals", "rate");
 	sweeps = module:measure("sweeps", "rate");
@@ -146,6 +148,7 @@ end
 
 local ctx = {
 	options = options;
+	base_url = base_url;
 	measures = measures;
 	store = store;
 	muc = module:depends("muc");
@@ -155,6 +158,9 @@ local ctx = {
 		-- True while the enforcement long-poll is answered: only then can a remembered "allow" be
 		-- trusted, because only then does a change of restrictions reach us.
 		feed_connected = false;
+		-- The epoch of the feed's last answer: verdicts a session learnt at this epoch are
+		-- current (joingate_session).
+		epoch = nil;
 		-- Counts enforcement answers that named changed meetings; an answer computed before a
 		-- change is asked again.
 		generation = 0;
@@ -166,6 +172,7 @@ local ctx = {
 	};
 };
 ctx.meetings = module:require("joingate_meetings")(options);
+ctx.sessions = module:require("joingate_session")(ctx);
 ctx.gate = module:require("joingate_gate")(ctx);
 
 if options.main_muc then
@@ -178,6 +185,7 @@ end
 
 module:hook("muc-occupant-pre-join", ctx.gate.on_pre_join, -100); -- after Prosody's and Jitsi's own
 	-- checks, so the service is asked only about joins that would otherwise succeed
+ctx.sessions.start();
 
 if options.census_interval > 0 then
 	module:require("joingate_census")(ctx).start();

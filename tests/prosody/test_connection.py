@@ -128,9 +128,10 @@ async def started(service: JoingateService, make_prosody: ProsodyFactory,
                   url: str) -> ProsodyServer:
     """Prosody with fail mode "closed" (a join decided without the service's answer is
     refused, "unavailable"), after it has learnt that june4 is restricted for CN: every join
-    there waits for the service."""
+    there waits for the service (none is admitted early on its session's verdicts)."""
     service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
-    server = make_prosody(url, service.plugin_token, fail_mode="closed")
+    server = make_prosody(url, service.plugin_token, fail_mode="closed",
+                          admit_unrestricted=False)
     await server.until_log("1 restricted")
     return server
 

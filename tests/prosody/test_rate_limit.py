@@ -24,6 +24,9 @@ UNAVAILABLE = "join check is unavailable"
 # joingate_timeout where every join must be decided by the service: the default 0.3 s is
 # missed now and then by a burst of joins on a busy 2-core machine, and the fail mode decides.
 DECIDED = 5.0
+# For the tests of joins that wait for their answer: none is admitted early on the verdicts
+# its session learnt (test_session_verdicts.py covers those).
+EVERY_JOIN_WAITS = {"admit_unrestricted": False}
 
 
 async def rate_limited(service: JoingateService, make_prosody: ProsodyFactory,
@@ -84,7 +87,7 @@ async def test_joins_survive_their_room_being_evicted_while_they_wait(
     # decided by the answer, never refused as if the meeting had closed.
     service.cli("restrict", "add", "--room", "*", "--country", "CN", "--reason", "policy")
     server = make_prosody(service.url, service.plugin_token, timeout=DECIDED,
-                          muc_options={"muc_room_cache_size": 2})
+                          muc_options={"muc_room_cache_size": 2}, **EVERY_JOIN_WAITS)
     await server.until_log("1 restricted")
     rooms = [f"vigil-{n}" for n in range(8)]
     hosts = await crowd.connect(server, *(address("US", 160 + n) for n in range(len(rooms))))
@@ -112,7 +115,8 @@ async def test_a_restriction_made_while_a_decided_join_waits_for_its_replay_cove
     # answer it got is stale, and the sweep that followed the restriction could not see it.
     service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
     server = make_prosody(service.url, service.plugin_token, timeout=DECIDED,
-                          muc_modules=("test_rate_limit",), muc_options={"test_rate_joins": 1})
+                          muc_modules=("test_rate_limit",), muc_options={"test_rate_joins": 1},
+                          **EVERY_JOIN_WAITS)
     await server.until_log("1 restricted")
     first, hk, *fillers = await crowd.connect(
         server, address("US", 170), address("HK", 170), *(address("US", 171 + i) for i in range(8)))
@@ -143,7 +147,8 @@ async def test_joins_held_longer_than_half_a_minute_still_get_in(
     service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
     server = make_prosody(service.url, service.plugin_token, timeout=DECIDED,
                           muc_modules=("test_rate_limit",),
-                          muc_options={"test_rate_joins": 1, "test_rate_every": 4})
+                          muc_options={"test_rate_joins": 1, "test_rate_every": 4},
+                          **EVERY_JOIN_WAITS)
     await server.until_log("1 restricted")
     people = await crowd.connect(server, *(address("US", 180 + i) for i in range(10)))
     results = await asyncio.gather(*(p.join("june4", timeout=150) for p in people))

@@ -111,6 +111,23 @@ check("frac epoch", util.parse_enforcement({ epoch = 1.5, rooms = {}, restricted
 check("bad rooms", util.parse_enforcement({ epoch = 1, rooms = { 1 }, restricted = {} }), nil);
 check("no restricted", util.parse_enforcement({ epoch = 1, rooms = {} }), nil);
 
+-- session answers (null: the JSON decoder's null value, a table of its own)
+local null = setmetatable({}, {});
+local s = util.parse_session({ epoch = 1795576954712, denied = { "*", "June4" } }, null);
+check("session epoch", s.epoch, 1795576954712);
+check("session denied lower", s.denied["june4"], true);
+check("session denied all", s.denied["*"], true);
+check("session denied other", s.denied["vigil"], nil);
+check("session none denied", next(util.parse_session({ epoch = 1, denied = {} }, null).denied), nil);
+local per_join = util.parse_session({ epoch = 1, denied = null }, null);
+check("session ask per join", per_join.epoch == 1 and per_join.denied == nil, true);
+check("session missing denied", util.parse_session({ epoch = 1 }, null), nil);
+check("session bad denied", util.parse_session({ epoch = 1, denied = { 5 } }, null), nil);
+check("session denied string", util.parse_session({ epoch = 1, denied = "june4" }, null), nil);
+check("session no epoch", util.parse_session({ denied = {} }, null), nil);
+check("session frac epoch", util.parse_session({ epoch = 0.5, denied = {} }, null), nil);
+check("session not object", util.parse_session("x", null), nil);
+
 -- fail modes
 local set = { june4 = true };
 check("open", util.fallback_allows("open", set, "june4"), true);
