@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from joingate.engine import SESSION_MAX_ROOMS
 from joingate.testing.geodb import address
 from joingate.testing.prosody import MUC_DOMAIN, ProsodyServer
 from joingate.testing.service import JoingateService, wait_until
@@ -202,3 +203,19 @@ async def test_a_verdict_the_feed_cannot_announce_is_caught_right_after_the_join
     assert "Removed a participant from june4 right after joining (country CN" in prosody.log()
     await counted(service, "CN", "removed", 1)
     await assert_stay([us], "june4")
+
+
+async def test_past_the_services_bound_every_join_asks(
+        service: JoingateService, prosody: ProsodyServer, crowd: Crowd) -> None:
+    # More meetings with a restriction than the service lists for a session: it answers
+    # "denied": null, and each join into them asks per join.
+    rooms = [f"m{i}" for i in range(SESSION_MAX_ROOMS)]
+    restrict(service, rooms, ["CN"])
+    restrict(service, ["one-more"], ["CN"])
+    await prosody.until_log(f"{SESSION_MAX_ROOMS + 1} restricted")
+    mark = prosody.log_mark()
+    (hk,) = await crowd.connect(prosody, address("HK", 67))
+    await prosody.until_log("Session verdicts not listed", after=mark)
+    calls = per_join_calls(service)
+    assert (await hk.join("m7")).joined
+    assert per_join_calls(service) == calls + 1
