@@ -22,6 +22,7 @@
 
 local json_null = require "util.json".null;
 local time_now = require "util.time".now;
+local new_cache = require "util.cache".new;
 
 local util = module:require "joingate_util";
 
@@ -34,6 +35,19 @@ return function (ctx)
 	-- Both early admissions go by joingate_admit_unrestricted; joingate_cache_ttl = 0 (no
 	-- remembered answers) turns this one off too.
 	local enabled = opts.admit_unrestricted and opts.cache_ttl > 0;
+
+	-- Answers depend on the address's placement only, so many sessions get the same list: they
+	-- share one set (with 1,000 restricted meetings a set is tens of KB, and every session in
+	-- a covered country would hold one). Keyed by the list as the service sent it; a set is
+	-- never changed once made.
+	local shared_sets = new_cache(256);
+	local function shared(answer, denied)
+		local key = table.concat(answer.denied, "\0");
+		local found = shared_sets:get(key);
+		if found then return found; end
+		shared_sets:set(key, denied);
+		return denied;
+	end
 
 	local function learn(event)
 		local session = event.session;
@@ -56,7 +70,7 @@ return function (ctx)
 				return;
 			end
 			-- Without `denied` (more restricted meetings than the service lists) every join asks.
-			known.denied = verdicts.denied;
+			known.denied = verdicts.denied and shared(answer, verdicts.denied);
 			known.epoch = verdicts.epoch;
 			known.expires = time_now() + opts.cache_ttl;
 			if verdicts.denied then

@@ -59,8 +59,9 @@ async def test_allowed_joins_need_no_call_and_refusals_still_ask(
     restrict(service, ["june4"], ["CN"])
     await prosody.until_log("1 restricted")
     mark = prosody.log_mark()
-    hk, cn = await crowd.connect(prosody, address("HK", 60), address("CN", 60))
-    await learnt(prosody, 2, mark)
+    hk, cn, cn2, tw = await crowd.connect(prosody, address("HK", 60), address("CN", 60),
+                                          address("CN", 59), address("TW", 60))
+    await learnt(prosody, 4, mark)  # CN twice, HK and TW alike: two sets, each shared
     calls = per_join_calls(service)
 
     assert (await hk.join("june4")).joined
@@ -74,6 +75,11 @@ async def test_allowed_joins_need_no_call_and_refusals_still_ask(
     assert "Participants located in CN cannot join this meeting" in (refused.error_text or "")
     assert per_join_calls(service) == calls + 1
     await counted(service, "CN", "refused", 1)
+    assert not (await cn2.join("june4")).joined
+    assert (await tw.join("june4")).joined
+    assert per_join_calls(service) == calls + 2
+    await counted(service, "CN", "refused", 2)
+    await counted(service, "TW", "allowed", 1)
     assert decisions(service, "CN", "removed") == 0
 
 
