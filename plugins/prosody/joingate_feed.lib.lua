@@ -70,20 +70,44 @@ return function (ctx)
 		return rooms;
 	end
 
+	-- A room's occupants as mod_muc keeps them, to read only. room:each_occupant() hands out a
+	-- copy of each (two tables): over 10,000 occupants megabytes of garbage, and with a heap that
+	-- large every few megabytes cost the collector a walk of all of it. mod_muc keeps them in
+	-- room._occupants on 0.12 and 13 alike (Jitsi's modules read it too).
+	local function each_occupant(room)
+		local occupants = room._occupants;
+		if type(occupants) == "table" then return next, occupants, nil; end
+		return room:each_occupant();
+	end
+
+	-- Occupants to check, as one list per field (a table per occupant would be 10,000 tables):
+	-- the i-th occupant is room[i], meeting[i], nick[i], real_jid[i], and check[i] its check
+	-- as JSON text (util.check_json) when it has an address of its own.
+	local function new_targets()
+		return { n = 0; room = {}; meeting = {}; nick = {}; real_jid = {}; check = {} };
+	end
+
+	local function add_target(targets, room, meeting, nick, real_jid, check)
+		local i = targets.n + 1;
+		targets.n = i;
+		targets.room[i], targets.meeting[i], targets.nick[i] = room, meeting, nick;
+		targets.real_jid[i], targets.check[i] = real_jid, check;
+	end
+
 	-- The occupants of the meetings in `changed` ("*" = every meeting) on this component, in
 	-- the order they are checked, and those without an address of their own.
 	local function occupants_of(changed)
-		local located, unlocated = {}, {};
+		local located, unlocated = new_targets(), new_targets();
 		local function add_occupants(room, meeting)
-			for nick, occupant in room:each_occupant() do
+			local room_json = util.json_string(meeting);
+			for nick, occupant in each_occupant(room) do
 				for real_jid in occupant:each_session() do
 					if not (meetings.is_exempt_jid(real_jid) or meetings.is_main_participant(real_jid)) then
-						local target = { room = room; meeting = meeting; nick = nick; real_jid = real_jid };
-						target.ip = meetings.client_address(prosody.full_sessions[real_jid]);
-						if target.ip then
-							located[#located + 1] = target;
+						local ip = meetings.client_address(prosody.full_sessions[real_jid]);
+						if ip then
+							add_target(located, room, meeting, nick, real_jid, util.check_json(room_json, ip));
 						else
-							unlocated[#unlocated + 1] = target;
+							add_target(unlocated, room, meeting, nick, real_jid, false);
 						end
 					end
 				end
@@ -107,42 +131,43 @@ return function (ctx)
 	-- Checks and removes. Runs inside the enforcement runner. True when every check got an answer.
 	-- The refused of each batch are removed as soon as its answer arrives; after a batch without
 	-- an answer no further batch is sent, and the sweep is repeated (the removed are gone by then).
+	-- Batch bodies are written from the occupants' check texts, and answers read in place: with
+	-- a large heap, every allocation here costs collector work too.
 	local function sweep(changed)
 		local located, unlocated = occupants_of(changed);
 		measures.sweeps();
 
 		local removed = {};
-		local function remove_once(target)
-			local key = target.room.jid .. "/" .. target.nick;
+		local function remove_once(targets, i, decision)
+			local room, nick = targets.room[i], targets.nick[i];
+			local key = room.jid .. "/" .. nick;
 			if not removed[key] then
-				removed[key] = gate.remove(target.room, target.meeting, target.nick, target.real_jid,
-					target.decision, "");
+				removed[key] = gate.remove(room, targets.meeting[i], nick, targets.real_jid[i], decision, "");
 			end
 		end
 
-		local chunks = util.chunks(located, gate.BATCH_SIZE);
-		local answered, in_flight, next_chunk = true, 0, 1;
+		local answered, in_flight, next_first = true, 0, 1;
 		local wait, done = async.waiter();
 		local send_more;
-		local function on_answer(chunk, answer, err)
+		local function on_answer(first, last, answer, err)
 			local results;
 			if answer then
-				results, err = util.parse_batch(answer, #chunk);
+				results, err = util.batch_results(answer, last - first + 1);
 			end
 			if not results then
 				if answered then
 					measures.service_errors();
-					http.complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s", #chunk, err);
+					http.complain("sweep", err, "joingate did not answer a sweep of %d occupants: %s",
+						last - first + 1, err);
 				end
 				answered = false;
 			else
-				for i, decision in ipairs(results) do
-					local target = chunk[i];
-					if decision.allow then
-						gate.place(target.room.jid, target.real_jid, decision);
+				for i = first, last do
+					local result = results[i - first + 1];
+					if result.decision == "allow" then
+						gate.place_in(located.room[i].jid, located.real_jid[i], util.placement(result));
 					else
-						target.decision = decision;
-						remove_once(target);
+						remove_once(located, i, util.parse_decision(result));
 					end
 				end
 			end
@@ -151,26 +176,24 @@ return function (ctx)
 			if in_flight == 0 then done(); end
 		end
 		function send_more()
-			while answered and in_flight < SWEEP_IN_FLIGHT and next_chunk <= #chunks do
-				local chunk = chunks[next_chunk];
-				next_chunk = next_chunk + 1;
-				local checks = {};
-				for i, target in ipairs(chunk) do checks[i] = { room = target.meeting; ip = target.ip }; end
+			while answered and in_flight < SWEEP_IN_FLIGHT and next_first <= located.n do
+				local first, last = next_first, math.min(next_first + gate.BATCH_SIZE - 1, located.n);
+				next_first = last + 1;
 				in_flight = in_flight + 1;
-				http.request("POST", "/v1/authorize/batch", { checks = checks; purpose = "sweep" }, 5 + opts.timeout,
-					function (answer, err) return on_answer(chunk, answer, err); end);
+				http.request("POST", "/v1/authorize/batch", util.batch_body(located.check, first, last, "sweep"),
+					5 + opts.timeout, function (answer, err) return on_answer(first, last, answer, err); end);
 			end
 		end
-		if #chunks > 0 then
+		if located.n > 0 then
 			send_more();
 			wait();
 		end
 		if not answered then return false; end
 
 		if opts.unlocated_mode ~= "open" then
-			for _, target in ipairs(unlocated) do
-				if not util.fallback_allows(opts.unlocated_mode, state.restricted, target.meeting) then
-					remove_once(target);
+			for i = 1, unlocated.n do
+				if not util.fallback_allows(opts.unlocated_mode, state.restricted, unlocated.meeting[i]) then
+					remove_once(unlocated, i, nil);
 				end
 			end
 		end

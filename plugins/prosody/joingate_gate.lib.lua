@@ -68,8 +68,14 @@ return function (ctx)
 	-- whether that verdict was disputed, for the census. Keyed by room and real JID; bounded,
 	-- and entries of people who left age out.
 	local placed = new_cache(20000);
+	local function place_in(room_jid, real_jid, country, disputed)
+		local key = room_jid .. " " .. real_jid;
+		local found = placed:get(key);
+		if found and found[1] == country and found[2] == disputed then return; end -- a sweep's usual case
+		placed:set(key, { country, disputed });
+	end
 	local function place(room_jid, real_jid, decision)
-		placed:set(room_jid .. " " .. real_jid, { decision.country or "", decision.disputed });
+		return place_in(room_jid, real_jid, decision.country or "", decision.disputed);
 	end
 	local function placed_country(room_jid, real_jid)
 		local found = placed:get(room_jid .. " " .. real_jid);
@@ -319,6 +325,7 @@ return function (ctx)
 		on_pre_join = on_pre_join;
 		remove = remove;
 		place = place;
+		place_in = place_in;
 		placed_country = placed_country;
 		BATCH_SIZE = BATCH_SIZE;
 	};

@@ -44,8 +44,9 @@ return function (base_url, token)
 
 	local in_flight = {};
 
-	-- One HTTP call, abandoned after `limit` seconds. `callback(decoded, err)` gets the decoded
-	-- JSON body of a 200 answer, or nil, err; it is called exactly once.
+	-- One HTTP call, abandoned after `limit` seconds. `body` is a table to send as JSON, or the
+	-- JSON text itself. `callback(decoded, err)` gets the decoded JSON body of a 200 answer, or
+	-- nil, err; it is called exactly once.
 	local function request(method, path, body, limit, callback)
 		local finished, req, timer;
 		local function finish(resp_body, code)
@@ -73,7 +74,7 @@ return function (base_url, token)
 		-- net.http raises on some local problems (an https URL without TLS support, say); that
 		-- must become a failed call, decided by the fail mode, not an error that drops the join.
 		local ok, made = pcall(transport.request, base_url .. path, method, headers,
-			body and json.encode(body) or nil, function (resp_body, code)
+			type(body) == "table" and json.encode(body) or body, function (resp_body, code)
 				finish(resp_body, code);
 			end);
 		if not ok then

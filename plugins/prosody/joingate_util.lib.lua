@@ -96,20 +96,31 @@ local function is_country(v)
 	return type(v) == "string" and v:match("^%a%a$") ~= nil;
 end
 
+-- Why a decision object from /v1/authorize (or one batch result) is not one, or nil when it is.
+-- Only "decision" must be right; the other fields are taken when well-formed and dropped when
+-- not, so that garbage never counts as "allow".
+local function decision_error(obj)
+	if type(obj) ~= "table" then return "decision is not an object"; end
+	if obj.decision ~= "allow" and obj.decision ~= "deny" then
+		return "decision is neither allow nor deny";
+	end
+	return nil;
+end
+
+-- The country code a decision object names, upper-case, or nil (JSON null decodes to a
+-- sentinel in util.json; only codes are kept).
+local function country_of(obj)
+	local country = obj.country;
+	if is_country(country) then return country:upper(); end
+	return nil;
+end
+
 -- Validates one decision object from /v1/authorize (or one batch result).
 -- Returns { allow = bool, country = "CN"|nil, restriction = id|nil, message = str|nil,
 -- disputed = bool } or nil, err (disputed: the service's two GeoIP databases disagreed).
--- Anything unexpected is an error, so that garbage never counts as "allow".
 function M.parse_decision(obj)
-	if type(obj) ~= "table" then return nil, "decision is not an object"; end
-	local decision = obj.decision;
-	if decision ~= "allow" and decision ~= "deny" then
-		return nil, "decision is neither allow nor deny";
-	end
-	local country = obj.country;
-	if country ~= nil and not is_country(country) then
-		country = nil; -- JSON null decodes to a sentinel in util.json; only codes are kept
-	end
+	local err = decision_error(obj);
+	if err then return nil, err; end
 	local restriction = obj.restriction;
 	if type(restriction) ~= "number" and type(restriction) ~= "string" then
 		restriction = nil;
@@ -119,29 +130,72 @@ function M.parse_decision(obj)
 		message = nil;
 	end
 	return {
-		allow = decision == "allow";
-		country = country and country:upper() or nil;
+		allow = obj.decision == "allow";
+		country = country_of(obj);
 		restriction = restriction;
 		message = message;
 		disputed = obj.rule == "disputed";
 	};
 end
 
--- Validates a batch answer: exactly `expected` results, each a valid decision.
-function M.parse_batch(obj, expected)
+-- Where a valid decision object placed the participant, as the census keeps it: the country
+-- code ("" = not placed) and whether that was disputed. No table is made: a sweep reads
+-- thousands of these.
+function M.placement(obj)
+	return country_of(obj) or "", obj.rule == "disputed";
+end
+
+-- The results of a batch answer, checked: exactly `expected` of them, each a decision object.
+-- Returned as they came (read each with parse_decision or placement), or nil, err.
+function M.batch_results(obj, expected)
 	if type(obj) ~= "table" or type(obj.results) ~= "table" then
 		return nil, "batch answer has no results";
 	end
-	local results = {};
+	local results = obj.results;
 	for i = 1, expected do
-		local d, err = M.parse_decision(obj.results[i]);
-		if not d then return nil, ("result %d: %s"):format(i, err); end
-		results[i] = d;
+		local err = decision_error(results[i]);
+		if err then return nil, ("result %d: %s"):format(i, err); end
 	end
-	if obj.results[expected + 1] ~= nil then
+	if results[expected + 1] ~= nil then
 		return nil, "batch answer has more results than checks";
 	end
 	return results;
+end
+
+-- Validates a batch answer: exactly `expected` results, each a valid decision.
+function M.parse_batch(obj, expected)
+	local results, err = M.batch_results(obj, expected);
+	if not results then return nil, err; end
+	local decisions = {};
+	for i = 1, expected do decisions[i] = M.parse_decision(results[i]); end
+	return decisions;
+end
+
+-- A string as JSON text: quoted, with '"', '\' and the control characters escaped; every other
+-- byte as it is (room names and addresses are UTF-8 already).
+local JSON_ESCAPES = { ['"'] = '\\"'; ["\\"] = "\\\\" };
+for byte = 0, 31 do JSON_ESCAPES[string.char(byte)] = ("\\u%04x"):format(byte); end
+JSON_ESCAPES["\127"] = "\\u007f";
+
+function M.json_string(s)
+	if not s:find('[%c"\\]') then return '"' .. s .. '"'; end
+	return '"' .. s:gsub('[%c"\\]', JSON_ESCAPES) .. '"';
+end
+
+-- One check of a /v1/authorize/batch call as JSON text, {"room": ..., "ip": ...}, the room
+-- given as JSON text already (json_string, once per room). A sweep writes its batch bodies from
+-- these: one string per check instead of util.json's tables and pieces.
+function M.check_json(room_json, ip)
+	if ip:find('[%c"\\]') then
+		return '{"room":' .. room_json .. ',"ip":' .. M.json_string(ip) .. '}';
+	end
+	return '{"room":' .. room_json .. ',"ip":"' .. ip .. '"}';
+end
+
+-- The body of a /v1/authorize/batch call over checks[first..last] (check_json texts).
+function M.batch_body(checks, first, last, purpose)
+	return '{"purpose":' .. M.json_string(purpose) .. ',"checks":[' .. table.concat(checks, ",", first, last)
+		.. ']}';
 end
 
 local function string_set(list)

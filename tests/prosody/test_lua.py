@@ -3,6 +3,7 @@ over the plugin."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -99,3 +100,24 @@ def test_the_plugin_and_the_service_key_any_node_alike_and_apart(
     names = _plugin_names(prosody_install, [f"{n}@conference.example" for n in nodes])
     assert names == [join_key(n) for n in nodes]
     assert len(set(names)) == len(nodes)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.text(st.characters(exclude_categories=["Cs"]), max_size=30),
+                          st.text(st.characters(exclude_categories=["Cs"]), max_size=20)),
+                min_size=1, max_size=50))
+@example([("june4", "192.0.2.1"), ('a"b\\c', "2001:db8::1"),
+          ("caf\u00e9\n\x00\x7f", "fe80::1%eth0"), ("acme/room", '"},{"room":"x')])
+def test_the_sweeps_batch_body_is_the_json_of_its_checks(
+        prosody_install: ProsodyInstall, checks: list[tuple[str, str]]) -> None:
+    """The sweep writes its /v1/authorize/batch bodies as text, not through util.json: for any
+    room name and address (quotes, backslashes, control characters, non-ASCII), the body is
+    JSON that decodes to exactly that check."""
+    lines = "".join(f"{room.encode().hex()}\n{ip.encode().hex()}\n" for room, ip in checks)
+    result = subprocess.run(prosody_install.argv(
+        "lua5.4", prosody_install.path(HERE / "json_text.lua"),
+        prosody_install.path(PLUGIN_DIR / "joingate_util.lib.lua")),
+        input=lines.encode(), capture_output=True, timeout=60, check=True)
+    bodies = [json.loads(line) for line in result.stdout.decode().split("\n")[:-1]]
+    assert bodies == [{"purpose": "sweep", "checks": [{"room": room, "ip": ip}]}
+                      for room, ip in checks]

@@ -100,6 +100,28 @@ check("batch 2", b and b[2].allow, false);
 check("batch short", util.parse_batch({ results = { { decision = "allow" } } }, 2), nil);
 check("batch long", util.parse_batch({ results = { { decision = "allow" }, { decision = "allow" } } }, 1), nil);
 check("batch bad", util.parse_batch({ results = { { decision = "x" } } }, 1), nil);
+local raw = { results = { { decision = "allow", country = "hk" }, { decision = "deny", country = "CN" } } };
+check("batch results as they came", util.batch_results(raw, 2), raw.results);
+check("batch results short", util.batch_results(raw, 3), nil);
+check("batch results long", util.batch_results(raw, 1), nil);
+check("batch results not objects", util.batch_results({ results = { "allow" } }, 1), nil);
+check("batch results missing", util.batch_results({}, 0), nil);
+local country, disputed = util.placement({ decision = "allow", country = "hk", rule = "disputed" });
+check("placement country", country, "HK");
+check("placement disputed", disputed, true);
+country, disputed = util.placement({ decision = "allow", country = {}, rule = "default" });
+check("placement no country", country, "");
+check("placement undisputed", disputed, false);
+
+-- JSON text written directly (the sweep's batch bodies)
+check("json plain", util.json_string("june4"), '"june4"');
+check("json quote", util.json_string('a"b'), '"a\\"b"');
+check("json backslash", util.json_string("a\\b"), '"a\\\\b"');
+check("json control", util.json_string("a\nb\0"), '"a\\u000ab\\u0000"');
+check("json utf-8 kept", util.json_string("caf\195\169"), '"caf\195\169"');
+check("check", util.check_json('"june4"', "192.0.2.1"), '{"room":"june4","ip":"192.0.2.1"}');
+check("check odd ip", util.check_json('"june4"', 'x"'), '{"room":"june4","ip":"x\\""}');
+check("batch body", util.batch_body({ "1", "2", "3" }, 2, 3, "sweep"), '{"purpose":"sweep","checks":[2,3]}');
 
 -- enforcement
 local e = util.parse_enforcement({ epoch = 1795576954712, rooms = { "*" }, restricted = { "June4" } });
