@@ -11,6 +11,7 @@ local async = require "util.async";
 local formencode = require "util.http".formencode;
 
 local util = module:require "joingate_util";
+local gc = module:require "joingate_gc";
 
 local function count(set)
 	local n = 0;
@@ -133,9 +134,13 @@ return function (ctx)
 	-- an answer no further batch is sent, and the sweep is repeated (the removed are gone by then).
 	-- Batch bodies are written from the occupants' check texts, and answers read in place: with
 	-- a large heap, every allocation here costs collector work too.
+	local collector; -- the collector held for the sweep under way, or nil
+
 	local function sweep(changed)
 		local located, unlocated = occupants_of(changed);
 		measures.sweeps();
+		-- The collector waits until the sweep is done (joingate_gc).
+		if opts.sweep_hold_gc and located.n > 0 then collector = gc.hold(); end
 
 		local removed = {};
 		local function remove_once(targets, i, decision)
@@ -171,6 +176,7 @@ return function (ctx)
 					end
 				end
 			end
+			if collector then collector.check(); end
 			in_flight = in_flight - 1;
 			send_more();
 			if in_flight == 0 then done(); end
@@ -187,6 +193,10 @@ return function (ctx)
 		if located.n > 0 then
 			send_more();
 			wait();
+		end
+		if collector then
+			collector.release();
+			collector = nil;
 		end
 		if not answered then return false; end
 
@@ -277,6 +287,7 @@ return function (ctx)
 
 	local function stop()
 		stopped = true;
+		if collector then collector.release(); end
 	end
 
 	return { start = start; stop = stop };

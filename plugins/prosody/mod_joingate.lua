@@ -43,6 +43,7 @@ local options = {
 	census_interval = module:get_option_number("joingate_census_interval", 60);
 	cache_ttl = module:get_option_number("joingate_cache_ttl", 60);
 	admit_unrestricted = module:get_option_boolean("joingate_admit_unrestricted", true);
+	sweep_hold_gc = module:get_option_boolean("joingate_sweep_hold_gc", true);
 	census_source = module:get_option_string("joingate_census_source");
 	main_muc = module:get_option_string("joingate_main_muc");
 };

@@ -20,6 +20,7 @@ import pytest
 from joingate.testing.geodb import address
 from joingate.testing.prosody import ProsodyServer
 from joingate.testing.service import JoingateService
+from joingate.testing.xmpp import assert_stay
 from tests.prosody.conftest import Crowd, ProsodyFactory
 from tests.prosody.faults import fault_server
 
@@ -33,7 +34,8 @@ MAX_OPEN = 32  # joingate_client.lib.lua: connections open at once
 # What the front does with the n-th call (1-based) on a connection, given its path:
 # "answer"; "split" (the answer in 7-byte pieces, each sent alone); "close-after" (answer, then
 # close without having said so); "drop" (close without answering); "cut" (half an answer, then
-# close); "slow" (answer after SLOW seconds).
+# close); "slow" (answer after SLOW seconds); "hang" (never answer; the connection stays open
+# until the plugin closes it).
 Behaviour = Callable[[int, str], str]
 
 
@@ -75,6 +77,9 @@ class ConnectionFront:
             action = self.behaviour(n, path)
             self.calls.append((conn, n, path, action))
             if action == "drop":
+                break
+            if action == "hang":
+                await reader.read()
                 break
             if action == "slow":
                 await asyncio.sleep(SLOW)
@@ -257,6 +262,50 @@ async def test_a_burst_of_joins_to_a_silent_service_is_decided_within_the_time_l
         results = await asyncio.gather(*(p.join("picnic") for p in people))
         assert all(not r.joined and UNAVAILABLE in (r.error_text or "") for r in results), results
         assert max(r.seconds for r in results) < 0.3 + 2.0, results
+
+
+def collector_running(server: ProsodyServer) -> bool:
+    """Whether Prosody's Lua garbage collector is running, read through its admin shell."""
+    out = server.shell(">collectgarbage('isrunning')")
+    assert "true" in out or "false" in out, out
+    return "true" in out
+
+
+@pytest.mark.parametrize("hold", [True, False], ids=["default", "sweep_hold_gc-false"])
+async def test_a_sweep_holds_the_collector_only_within_its_bound(
+        service: JoingateService, make_prosody: ProsodyFactory, crowd: Crowd,
+        hold: bool) -> None:
+    # The collector is held while a sweep removes people (joingate_gc.lib.lua) and given back
+    # after it; when the sweep's batch call never answers, it is given back after 5 s all the
+    # same (the batch call's own limit here is 10 s), and the sweep is repeated once the
+    # service answers again: the covered participant is removed, nobody else. With
+    # joingate_sweep_hold_gc = false it is never held.
+    hang = [False]
+    batch = "/v1/authorize/batch"
+    async with connection_front(
+            service.url, lambda n, path: "hang" if hang[0] and path == batch else "answer"
+    ) as front:
+        server = make_prosody(front.url, service.plugin_token, admit_unrestricted=False,
+                              sweep_hold_gc=hold)
+        us, cn = await crowd.connect(server, address("US", 150), address("CN", 150))
+        assert (await us.join("june4")).joined and (await cn.join("june4")).joined
+        assert collector_running(server)
+        hang[0] = True
+        service.cli("restrict", "add", "--room", "june4", "--country", "CN", "--reason", "order")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any(c[2] == batch and c[3] == "hang" for c in front.calls):
+            assert loop.time() < deadline, front.calls
+            await asyncio.sleep(0.05)
+        held_at = loop.time()
+        assert collector_running(server) is not hold
+        while not collector_running(server):
+            assert loop.time() < held_at + 5 + 3, "the collector was held past its bound"
+            await asyncio.sleep(0.2)
+        hang[0] = False
+        await cn.wait_removed("june4", timeout=30)
+        await assert_stay([us], "june4")
+        assert collector_running(server)
 
 
 async def test_an_https_service_is_still_called_through_net_http(
