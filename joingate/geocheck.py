@@ -15,6 +15,7 @@ Nothing here logs, and no message names an address of anyone but the self-test l
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import sys
 from array import array
@@ -94,9 +95,15 @@ def country_of_record(record: Any) -> str | None:
         registered = record.get("registered_country")
         if isinstance(registered, dict):
             code = registered.get("iso_code")
-    if isinstance(code, str) and len(code) == 2 and code.isalpha():
-        return code.upper()
-    return None
+    return _iso_code(code) if isinstance(code, str) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_code(code: str) -> str | None:
+    """A record's code as ISO 3166-1 alpha-2, or None. Cached and interned: the codes a DB
+    holds are few, and every lookup of a country then returns the same string object, so the
+    GeoIP cache's entries share it instead of holding a copy each."""
+    return sys.intern(code.upper()) if len(code) == 2 and code.isalpha() else None
 
 
 def open_reader(target: str, shown: str, setting: str = "geoip.database") -> maxminddb.Reader:

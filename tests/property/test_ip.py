@@ -10,7 +10,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from joingate.errors import InvalidInput
-from joingate.geo import GeoReader, normalize_ip
+from joingate.geo import GeoReader, is_dotted_quad, normalize_ip
 from joingate.testing.geodb import address
 from tests.property.strategies import (
     broken_address,
@@ -102,6 +102,37 @@ def test_garbage_is_refused_naming_ip_or_normalized_canonically(text: str) -> No
     # Accepted: the result is an address in its canonical spelling, and stable.
     assert str(ipaddress.ip_address(result)) == result
     assert normalize_ip(result) == result
+
+
+# -- is_dotted_quad: the spellings that go to the C reader as they are ----------------------
+
+def _canonical_ipv4(text: str) -> bool:
+    try:
+        return str(ipaddress.IPv4Address(text)) == text
+    except ValueError:
+        return False
+
+
+@given(st.one_of(garbage, legacy_ipv4(), broken_address(), ipv4.map(str)))
+@example("1.2.3.4")
+@example("255.255.255.255")
+@example("0.0.0.0")
+@example("1.2.3.04")
+@example("1.2.3.256")
+@example("1.2.3.4.")
+@example(".1.2.3.4")
+@example("1.2.3.4\x00")
+@example("1.2.3.4 ")
+@example("\uff11.2.3.4")
+@example("\ud800")
+def test_only_a_canonical_dotted_quad_skips_normalize_ip(text: str) -> None:
+    assert is_dotted_quad(text) == _canonical_ipv4(text)
+
+
+@given(ipv4)
+def test_every_ipv4_address_in_its_dotted_quad_skips_normalize_ip(
+        addr: ipaddress.IPv4Address) -> None:
+    assert is_dotted_quad(str(addr))
 
 
 # -- GeoReader.country ----------------------------------------------------------------------

@@ -356,6 +356,15 @@ def test_country_of_record(record: Any, expected: str | None) -> None:
     assert country_of_record(record) == expected
 
 
+def test_a_country_is_one_string_object_however_many_addresses_it_places(
+        geo: GeoReader) -> None:
+    # The cache keeps one answer per address: equal answers share one object, not a copy each.
+    cn = [geo.country(f"127.0.1.{n}") for n in range(1, 50)]
+    assert set(cn) == {"CN"}
+    assert len({id(c) for c in cn}) == 1
+    assert country_of_record({"country_code": "cn"}) is country_of_record({"country_code": "CN"})
+
+
 def test_db_with_odd_records_answers_none(tmp_path: Path) -> None:
     writer = MMDBWriter(6, "country", ipv4_compatible=True)
     writer.insert_network(IPSet(["127.0.1.0/24"]), {"country_code": "CHN"})
